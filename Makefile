@@ -1,0 +1,38 @@
+# Two commands for a fresh machine (Python 3.11):
+#   make demo   install, generate the demo company, run the whole nightly pipeline on it
+#   make test   install what the tests need, run the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install browser lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/kpi demo
+
+# Tests drive a real headless Chromium (Debian's package; Playwright's own download cannot work
+# offline) and start a real PostgreSQL server from the installed binaries.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install -y chromium'"; exit 1; fi; }
+
+test: install browser
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check pipelines quality reports tests
+
+bench: install
+	$(BIN)/kpi bench
+
+clean:
+	rm -rf data dbt_project/target dbt_project/macros/generated

@@ -1,0 +1,150 @@
+"""The one place that reads the environment.
+
+Every setting has a working default under the project-local data directory (``./data``), so a
+fresh clone runs without configuration. Override any of them with an environment variable named
+``KPI_<FIELD>`` (e.g. ``KPI_DATA_DIR=/srv/kpi``), or put them in a ``.env`` file at the repository
+root. Secrets (database URLs with passwords, SMTP credentials, webhook URLs) are ``SecretStr`` so
+that they never appear in logs, reprs, asset metadata or reports.
+
+Nothing else in the project reads ``os.environ``: Dagster resources, the CLI and the dbt profile
+receive their values from here (``dbt_env()`` exports what dbt's ``profiles.yml`` reads).
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Repository root: this file lives in <root>/pipelines/settings.py.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KPI_", env_file=REPO_ROOT / ".env", extra="ignore", frozen=True
+    )
+
+    # --- where things live --------------------------------------------------------------------
+    data_dir: Path = Field(REPO_ROOT / "data", description="Root of every generated file.")
+
+    # --- business calendar ----------------------------------------------------------------------
+    timezone: str = Field("Asia/Shanghai", description="Company timezone: business dates and partitions.")
+    fiscal_year_start_month: int = Field(1, ge=1, le=12)
+
+    # --- sources ------------------------------------------------------------------------------------
+    # SQLAlchemy URLs. Default: the embedded demo company's SQLite files. They may hold passwords.
+    erp_url: SecretStr | None = Field(None, description="ERP/CRM database (SQLAlchemy URL).")
+    hr_url: SecretStr | None = Field(None, description="HR database (SQLAlchemy URL).")
+
+    # --- demo company --------------------------------------------------------------------------
+    demo_seed: int = 42
+    demo_scale: float = 1.0
+    demo_start: date = date(2024, 1, 1)
+    demo_end: date = date(2025, 11, 19)
+
+    # --- orchestration --------------------------------------------------------------------------
+    schedule_cron: str = Field("0 2 * * *", description="Nightly run, in `timezone`.")
+    partitions_start: date | None = Field(None, description="First daily partition (default: demo_start).")
+    dagster_host: str = Field("127.0.0.1", description="Bind address of the Dagster UI.")
+
+    # --- quality ------------------------------------------------------------------------------------
+    future_tolerance_days: int = Field(1, description="Dates later than run date + this are rejected.")
+
+    # --- publish ------------------------------------------------------------------------------------
+    serving_keep: int = Field(3, description="Published copies kept for roll-back.")
+    serving_pg_url: SecretStr | None = Field(None, description="PostgreSQL serving target (optional).")
+    serving_pg_readonly_role: str = "kpi_reader"
+    serving_show_person_names: bool = Field(False, description="Unmask employee names in serving copies.")
+
+    # --- reports & alerts -------------------------------------------------------------------------
+    report_lang: str = "en"
+    alert_min_severity: str = Field("high", description="low | medium | high | critical")
+    alert_ack_hours: int = Field(24, description="Unacknowledged alerts escalate after this many hours.")
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "kpi-warehouse@localhost"
+    # JSON object {owner_id_or_default: {"kind": "slack|dingtalk|wecom|generic", "url": ...}}
+    webhooks: SecretStr | None = None
+
+    # --- derived paths (not settable on their own: one variable moves everything) ---------------
+    @property
+    def sources_dir(self) -> Path:
+        return self.data_dir / "sources"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def ground_truth_dir(self) -> Path:
+        return self.data_dir / "ground_truth"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.lake_dir / "raw"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.lake_dir / "quarantine"
+
+    @property
+    def warehouse_path(self) -> Path:
+        """Private build file: only the pipeline opens it."""
+        return self.data_dir / "warehouse" / "warehouse.duckdb"
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.data_dir / "serving"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster_home"
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return DBT_PROJECT_DIR
+
+    @property
+    def catalog_dir(self) -> Path:
+        return DBT_PROJECT_DIR / "catalog"
+
+    def erp_url_value(self) -> str:
+        if self.erp_url is not None:
+            return self.erp_url.get_secret_value()
+        return f"sqlite:///{self.sources_dir / 'erp.sqlite'}"
+
+    def hr_url_value(self) -> str:
+        if self.hr_url is not None:
+            return self.hr_url.get_secret_value()
+        return f"sqlite:///{self.sources_dir / 'hr.sqlite'}"
+
+    def first_partition(self) -> date:
+        return self.partitions_start or self.demo_start
+
+    def dbt_env(self) -> dict[str, str]:
+        """Variables read by ``dbt_project/profiles.yml`` and the dbt sources (no secrets)."""
+        return {
+            "KPI_WAREHOUSE_PATH": str(self.warehouse_path),
+            "KPI_LAKE_DIR": str(self.lake_dir),
+            "KPI_TIMEZONE": self.timezone,
+        }
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()
