@@ -116,6 +116,19 @@ class Settings(BaseSettings):
         return self.data_dir / "dagster_home"
 
     @property
+    def state_dir(self) -> Path:
+        """State that outlives nightly rebuilds (alert outbox)."""
+        return self.data_dir / "state"
+
+    @property
+    def alerts_outbox_path(self) -> Path:
+        return self.state_dir / "alerts.sqlite"
+
+    @property
+    def checkins_dir(self) -> Path:
+        return self.landing_dir / "checkins"
+
+    @property
     def dbt_project_dir(self) -> Path:
         return DBT_PROJECT_DIR
 
@@ -135,6 +148,35 @@ class Settings(BaseSettings):
 
     def first_partition(self) -> date:
         return self.partitions_start or self.demo_start
+
+    def export_dagster_home(self) -> Path:
+        """Point Dagster at the project's instance (runs, event log, schedules) and configure it.
+
+        The instance limits the ``warehouse`` pool to one step at a time across runs, so two runs
+        (a nightly run and a backfill, say) never write the DuckDB file at once.
+        """
+        import os
+
+        home = self.dagster_home
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "dagster.yaml"
+        wanted = (
+            "# Written by pipelines/settings.py: the project's Dagster instance.\n"
+            "concurrency:\n  pools:\n    default_limit: 1\n"
+            "telemetry:\n  enabled: false\n"
+        )
+        if not config.exists() or config.read_text(encoding="utf-8") != wanted:
+            tmp = config.with_suffix(".tmp")
+            tmp.write_text(wanted, encoding="utf-8")
+            os.replace(tmp, config)
+        os.environ["DAGSTER_HOME"] = str(home)
+        return home
+
+    def export_dbt_env(self) -> None:
+        """dbt runs as a subprocess that inherits this process's environment: hand it our paths."""
+        import os
+
+        os.environ.update(self.dbt_env())
 
     def dbt_env(self) -> dict[str, str]:
         """Variables read by ``dbt_project/profiles.yml`` and the dbt sources (no secrets)."""

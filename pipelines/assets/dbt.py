@@ -1,0 +1,79 @@
+"""The dbt project as Dagster assets: one asset per model/seed/snapshot, dbt tests as asset checks.
+
+Asset keys are ``[schema, model]`` (``["marts", "kpi_actuals"]``); dbt sources keep dagster-dbt's
+default ``[source_name, table]`` (``["raw_erp", "orders"]``), which are exactly the keys of the
+extract assets, so the graph runs from source tables to reports in one piece. Groups follow the
+layer (the folder's schema). dbt tests with severity ``error`` are blocking checks (dagster-dbt's
+default): when one fails, nothing downstream of it is materialized in that run.
+
+The manifest is prepared once (``kpi prepare``: compile the KPI catalog, ``dbt parse``) and read at
+load time; nothing here parses dbt at import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from pipelines.dbt_project import MANIFEST_PATH, dbt_project
+from pipelines.locks import WAREHOUSE_POOL, warehouse_lock
+from pipelines.run_dates import as_of_of
+from pipelines.settings import get_settings
+
+_LAYER_OWNERS = {
+    "staging": ["team:data-engineering"],
+    "intermediate": ["team:data-engineering"],
+    "marts": ["team:analytics-engineering"],
+    "reference": ["team:data-engineering"],
+    "snapshots": ["team:analytics-engineering"],
+}
+
+
+class LayerTranslator(DagsterDbtTranslator):
+    """Only what we must: key = [schema, name] for models, group = layer, owners per layer."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "source":
+            return "raw"
+        if dbt_resource_props["resource_type"] == "snapshot":
+            return "snapshots"
+        return dbt_resource_props["schema"]
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
+        return _LAYER_OWNERS.get(self.get_group_name(dbt_resource_props) or "")
+
+
+def _manifest() -> dict[str, Any]:
+    if not MANIFEST_PATH.exists():
+        raise FileNotFoundError(
+            f"dbt manifest not found at {MANIFEST_PATH}: run `kpi prepare` (or `make demo`) once "
+            "to compile the KPI catalog and parse the dbt project."
+        )
+    return json.loads(MANIFEST_PATH.read_text(encoding="utf-8"))
+
+
+@dbt_assets(
+    manifest=_manifest(),
+    project=dbt_project(),
+    dagster_dbt_translator=LayerTranslator(),
+    pool=WAREHOUSE_POOL,
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
+)
+def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    """Build the warehouse (staging → intermediate → marts, KPI engine, analytics) and test it."""
+    settings = get_settings()
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.export_dbt_env()
+    as_of = as_of_of(context)
+    args = ["build", "--vars", json.dumps({"as_of_date": as_of.isoformat() if as_of else None})]
+    with warehouse_lock(settings.warehouse_path, on_wait=context.log.info):
+        yield from dbt.cli(args, context=context).stream().fetch_row_counts()

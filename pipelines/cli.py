@@ -1,0 +1,268 @@
+"""`kpi` — the headless command line for servers without the Dagster UI.
+
+Exit codes (for cron and CI): 0 success; 1 the run failed (the reason is printed); 2 bad usage or
+configuration; 3 a blocking data-quality check failed (nothing was published); 4 the KPI catalog
+is invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED, EXIT_CATALOG = 0, 1, 2, 3, 4
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _yesterday(tz: str) -> date:
+    return datetime.now(ZoneInfo(tz)).date() - timedelta(days=1)
+
+
+def _iso(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+# --- commands ------------------------------------------------------------------------------------
+def cmd_generate(args: argparse.Namespace) -> int:
+    from pipelines.demo import generate
+    from pipelines.settings import get_settings
+
+    s = get_settings()
+    started = time.monotonic()
+    manifest = generate(
+        s.data_dir,
+        seed=args.seed if args.seed is not None else s.demo_seed,
+        scale=args.scale if args.scale is not None else s.demo_scale,
+        start=args.start or s.demo_start,
+        end=args.end or s.demo_end,
+        timezone=s.timezone,
+        progress=lambda m: _say(f"  {m}"),
+    )
+    rows = manifest.get("row_counts", {})
+    _say(f"demo company written to {s.data_dir} in {time.monotonic() - started:.1f} s "
+         f"({sum(rows.values()) if rows else '?'} rows)")
+    return EXIT_OK
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from pipelines.dbt_project import prepare_dbt_project
+    from quality.catalog import CatalogError
+
+    try:
+        path = prepare_dbt_project(progress=lambda m: _say(f"  {m}"))
+    except CatalogError as exc:
+        _say(f"KPI catalog is invalid — the last valid catalog stays in use:\n{exc}")
+        return EXIT_CATALOG
+    _say(f"dbt manifest ready: {path}")
+    return EXIT_OK
+
+
+def _execute(*, partition: date | None = None, start: date | None = None, end: date | None = None,
+             as_of: date | None = None) -> int:
+    from pipelines.execution import run_nightly
+
+    outcome = run_nightly(partition=partition, start=start, end=end, as_of=as_of)
+    _say(outcome.summary())
+    return outcome.exit_code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.settings import get_settings
+
+    day = args.date or _yesterday(get_settings().timezone)
+    _say(f"nightly run for {day}")
+    return _execute(partition=day)
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    if args.end < args.start:
+        _say(f"--end {args.end} is before --start {args.start}")
+        return EXIT_USAGE
+    _say(f"backfill {args.start} … {args.end} ({(args.end - args.start).days + 1} days, one run)")
+    return _execute(start=args.start, end=args.end)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.settings import get_settings
+
+    s = get_settings()
+    manifest = s.ground_truth_dir / "manifest.json"
+    if args.regenerate or not manifest.exists():
+        _say("1/3 generating the demo company")
+        code = cmd_generate(argparse.Namespace(seed=None, scale=args.scale, start=None, end=None))
+        if code:
+            return code
+    else:
+        _say(f"1/3 demo company already generated ({manifest}); --regenerate to rebuild it")
+    _say("2/3 preparing the dbt project")
+    code = cmd_prepare(args)
+    if code:
+        return code
+    _say(f"3/3 running the nightly pipeline over the demo history {s.demo_start} … {s.demo_end}")
+    code = _execute(start=s.demo_start, end=s.demo_end, as_of=s.demo_end)
+    if code == EXIT_OK:
+        report_dir = s.reports_dir / s.demo_end.isoformat()
+        _say("")
+        _say(f"warehouse (read-only serving copy): {s.serving_dir / 'kpi.duckdb'}")
+        _say(f"private build warehouse:            {s.warehouse_path}")
+        _say(f"attainment report:                  {report_dir / 'attainment.html'}")
+        _say(f"all reports:                        {report_dir}")
+    return code
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from pipelines.settings import get_settings
+    from quality.catalog import lint_catalog
+
+    s = get_settings()
+    warehouse = s.serving_dir / "kpi.duckdb"
+    findings = lint_catalog(
+        Path(args.catalog) if args.catalog else s.catalog_dir,
+        s.dbt_project_dir,
+        warehouse_path=warehouse if warehouse.exists() else None,
+    )
+    errors = [f for f in findings if f.severity == "error"]
+    for f in findings:
+        _say(str(f))
+    _say(f"{len(errors)} error(s), {len(findings) - len(errors)} warning(s)")
+    return EXIT_CATALOG if errors else EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.execution import build_reports
+
+    paths = build_reports(as_of=args.date, org=args.org, lang=args.lang)
+    for p in paths:
+        _say(str(p))
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pipelines.execution import status_lines
+
+    for line in status_lines():
+        _say(line)
+    return EXIT_OK
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    from pipelines.alerts import acknowledge
+    from pipelines.settings import get_settings
+
+    ok = acknowledge(get_settings().alerts_outbox_path, args.alert)
+    _say("acknowledged" if ok else f"no pending alert {args.alert!r}")
+    return EXIT_OK if ok else EXIT_USAGE
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from pipelines.publish import rollback
+    from pipelines.settings import get_settings
+
+    restored = rollback(get_settings().serving_dir, to=args.to)
+    _say(f"serving copy rolled back to {restored}")
+    return EXIT_OK
+
+
+def cmd_checkin(args: argparse.Namespace) -> int:
+    from pipelines.checkins import append_checkin
+    from pipelines.settings import get_settings
+
+    path = append_checkin(get_settings().landing_dir, kpi_id=args.kpi, org_unit_id=args.org,
+                          grain=args.grain, period_start=args.period, author=args.author,
+                          comment=args.comment)
+    _say(f"check-in saved to {path}; it appears in the next review report")
+    return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.pipeline_benchmark import main as bench_main
+
+    return bench_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kpi", description="KPI warehouse: headless operations.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="generate the demo company's source systems")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--scale", type=float)
+    g.add_argument("--start", type=_iso)
+    g.add_argument("--end", type=_iso)
+    g.set_defaults(func=cmd_generate)
+
+    sub.add_parser("prepare", help="compile the KPI catalog and parse the dbt project").set_defaults(
+        func=cmd_prepare)
+
+    d = sub.add_parser("demo", help="generate the demo company and run the whole pipeline on it")
+    d.add_argument("--scale", type=float)
+    d.add_argument("--regenerate", action="store_true")
+    d.set_defaults(func=cmd_demo)
+
+    r = sub.add_parser("run", help="run the nightly pipeline for one day (default: yesterday)")
+    r.add_argument("--date", type=_iso)
+    r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser("backfill", help="extract and rebuild a range of days in one run")
+    b.add_argument("--start", type=_iso, required=True)
+    b.add_argument("--end", type=_iso, required=True)
+    b.set_defaults(func=cmd_backfill)
+
+    lint = sub.add_parser("lint", help="validate and lint the KPI catalog (SMART, owners, weights, …)")
+    lint.add_argument("--catalog", help="catalog directory (default: dbt_project/catalog)")
+    lint.set_defaults(func=cmd_lint)
+
+    rep = sub.add_parser("report", help="build the reports from the published warehouse")
+    rep.add_argument("--date", type=_iso, help="as-of date (default: the published as-of date)")
+    rep.add_argument("--org", help="scope to this org unit's subtree")
+    rep.add_argument("--lang", choices=["en", "zh"], default=None)
+    rep.set_defaults(func=cmd_report)
+
+    sub.add_parser("status", help="latest runs, partitions, serving copy, pending alerts").set_defaults(
+        func=cmd_status)
+
+    a = sub.add_parser("ack", help="acknowledge an alert (id or token)")
+    a.add_argument("alert")
+    a.set_defaults(func=cmd_ack)
+
+    rb = sub.add_parser("rollback", help="restore a previous published serving copy")
+    rb.add_argument("--to", help="publish id (default: the previous one)")
+    rb.set_defaults(func=cmd_rollback)
+
+    c = sub.add_parser("checkin", help="record an owner's comment on a KPI for a period")
+    c.add_argument("--kpi", required=True)
+    c.add_argument("--org", required=True)
+    c.add_argument("--grain", choices=["month", "quarter", "year"], default="month")
+    c.add_argument("--period", type=_iso, required=True, help="period start, e.g. 2025-10-01")
+    c.add_argument("--author", required=True)
+    c.add_argument("--comment", required=True)
+    c.set_defaults(func=cmd_checkin)
+
+    be = sub.add_parser("bench", help="benchmark the nightly run (see benchmarks/)")
+    be.add_argument("rest", nargs=argparse.REMAINDER)
+    be.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Running the nightly job headless (the CLI), and reading back what happened.
+
+Runs go to the project's Dagster instance (``<data>/dagster_home``), so they appear in the UI next
+to scheduled runs. The job runs in-process: one process, one DuckDB writer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+
+import dagster as dg
+
+from pipelines.progress import cli_run_config
+from pipelines.run_dates import AS_OF_TAG, RANGE_END_TAG, RANGE_START_TAG
+from pipelines.settings import get_settings
+
+NIGHTLY_JOB = "nightly"
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    success: bool
+    seconds: float
+    failed_steps: list[tuple[str, str]] = field(default_factory=list)
+    failed_blocking_checks: list[str] = field(default_factory=list)
+    skipped_steps: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.success:
+            return 0
+        return 3 if self.failed_blocking_checks else 1
+
+    def summary(self) -> str:
+        lines = [f"run {self.run_id} {'succeeded' if self.success else 'FAILED'} in {self.seconds:.1f} s"]
+        for check in self.failed_blocking_checks:
+            lines.append(f"  blocking check failed: {check} — nothing downstream was published")
+        for step, message in self.failed_steps:
+            lines.append(f"  step {step} failed: {message}")
+        if self.skipped_steps:
+            lines.append(f"  skipped: {', '.join(self.skipped_steps)}")
+        return "\n".join(lines)
+
+
+def instance() -> dg.DagsterInstance:
+    get_settings().export_dagster_home()
+    return dg.DagsterInstance.get()
+
+
+def run_nightly(*, partition: date | None = None, start: date | None = None, end: date | None = None,
+                as_of: date | None = None, job_name: str = NIGHTLY_JOB) -> RunOutcome:
+    """Execute the nightly job for one day, or for a range of days in one run."""
+    from pipelines.definitions import defs
+
+    tags: dict[str, str] = {}
+    if start is not None and end is not None:
+        tags[RANGE_START_TAG] = start.isoformat()
+        tags[RANGE_END_TAG] = end.isoformat()
+    if as_of is not None:
+        tags[AS_OF_TAG] = as_of.isoformat()
+    job = defs.resolve_job_def(job_name)
+    started = time.monotonic()
+    result = job.execute_in_process(
+        run_config=cli_run_config(),
+        instance=instance(),
+        partition_key=partition.isoformat() if partition else None,
+        tags=tags,
+        raise_on_error=False,
+    )
+    outcome = RunOutcome(run_id=result.run_id, success=result.success, seconds=time.monotonic() - started)
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            message = error.message.strip().splitlines()[0] if error else "unknown error"
+            outcome.failed_steps.append((event.step_key or "?", message))
+        elif event.is_step_skipped:
+            outcome.skipped_steps.append(event.step_key or "?")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed and evaluation.blocking:
+                outcome.failed_blocking_checks.append(
+                    f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                )
+    return outcome
+
+
+def published_as_of(serving_db) -> date | None:
+    import duckdb
+
+    with duckdb.connect(str(serving_db), read_only=True) as con:
+        row = con.execute("select max(as_of_date) from marts._publish_info").fetchone()
+    return row[0] if row and row[0] else None
+
+
+def build_reports(*, as_of: date | None, org: str | None, lang: str | None,
+                  run_id: str | None = None) -> list:
+    """Every report from the published serving copy into ``<data>/reports/<as-of>/``."""
+    import duckdb
+
+    from quality.catalog import lint_catalog
+    from reports import build_all
+
+    s = get_settings()
+    serving_db = s.serving_dir / "kpi.duckdb"
+    if not serving_db.exists():
+        raise FileNotFoundError(f"{serving_db} does not exist yet: run `kpi run` or `kpi demo` first")
+    as_of = as_of or published_as_of(serving_db)
+    findings = lint_catalog(s.catalog_dir, s.dbt_project_dir, warehouse_path=None)
+    out_dir = s.reports_dir / as_of.isoformat()
+    if org:
+        out_dir = out_dir / f"org-{org}"
+    with duckdb.connect(str(serving_db), read_only=True) as con:
+        return build_all(
+            con,
+            out_dir,
+            as_of=as_of,
+            lang=lang or s.report_lang,
+            org=org,
+            quarantine_dir=s.quarantine_dir,
+            lint_findings=[f.as_dict() for f in findings],
+            show_person_names=s.serving_show_person_names,
+        )
+
+
+def status_lines() -> list[str]:
+    """What a data engineer checks in the morning: last runs, newest partitions, serving copy, alerts."""
+    import sqlite3
+
+    import duckdb
+
+    s = get_settings()
+    lines: list[str] = []
+    records = instance().get_run_records(limit=5)
+    lines.append("latest runs:")
+    if not records:
+        lines.append("  (none)")
+    for record in records:
+        run = record.dagster_run
+        started = record.start_time and time.strftime("%Y-%m-%d %H:%M", time.localtime(record.start_time))
+        lines.append(f"  {run.run_id[:8]}  {run.status.value:<9} {started or '-':<16} {run.job_name}"
+                     f"  {run.tags.get('dagster/partition') or run.tags.get(RANGE_END_TAG, '')}")
+    log_root = s.lake_dir / "_meta" / "load_log"
+    if log_root.exists():
+        lines.append("raw lake (latest partition / rejected partitions):")
+        with duckdb.connect() as con:
+            rows = con.execute(
+                "select source, \"table\", max(partition_date), count(*) filter (where status = 'rejected') "
+                "from read_parquet(?, union_by_name = true) group by all order by all",
+                [str(log_root / "*" / "*" / "date=*" / "*.parquet")],
+            ).fetchall()
+        for source, table, latest, rejected in rows:
+            lines.append(f"  {source}.{table:<22} {latest}  rejected: {rejected}")
+    serving_db = s.serving_dir / "kpi.duckdb"
+    if serving_db.exists():
+        with duckdb.connect(str(serving_db), read_only=True) as con:
+            run_id, published_at, as_of = con.execute(
+                "select run_id, published_at, as_of_date from marts._publish_info").fetchone()
+        lines.append(f"serving copy: {serving_db} as of {as_of}, published {published_at} by run {run_id[:8]}")
+    else:
+        lines.append("serving copy: not published yet")
+    if s.alerts_outbox_path.exists():
+        with sqlite3.connect(s.alerts_outbox_path) as con:
+            counts = dict(con.execute("select status, count(*) from outbox group by status").fetchall())
+        lines.append(f"alerts: {counts}")
+    return lines

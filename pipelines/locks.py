@@ -1,0 +1,56 @@
+"""One writer for the warehouse, across processes.
+
+DuckDB allows one read-write process per file. Dagster's own pool (``pool="warehouse"``) keeps
+runs on one instance from overlapping, but the CLI, a second instance or a developer's ``dbt run``
+are outside its reach, so every step that writes the private warehouse also takes an exclusive OS
+file lock beside it. A second writer waits (with a message) instead of crashing on DuckDB's lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+WAREHOUSE_POOL = "warehouse"
+
+
+@contextmanager
+def warehouse_lock(
+    warehouse_path: Path,
+    *,
+    timeout_s: float = 6 * 3600,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold the exclusive writer lock of ``warehouse_path`` for the duration of the block."""
+    lock_path = Path(f"{warehouse_path}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_s
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not announced and on_wait is not None:
+                    on_wait(f"waiting for another writer of {warehouse_path} to finish")
+                    announced = True
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{warehouse_path} is still locked by another writer after {timeout_s:.0f} s "
+                        f"(lock file {lock_path})"
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
