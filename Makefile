@@ -21,8 +21,8 @@ demo: install
 # Tests drive a real headless Chromium (Debian's package; Playwright's own download cannot work
 # offline) and start a real PostgreSQL server from the installed binaries.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null; \
+	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto.*cjk"; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium fonts-noto-cjk >/dev/null; \
 	  else echo "chromium missing: run 'sudo apt-get install -y chromium'"; exit 1; fi; }
 
 test: install browser
