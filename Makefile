@@ -23,7 +23,7 @@ demo: install
 browser:
 	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto.*cjk"; } || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium fonts-noto-cjk >/dev/null; \
-	  else echo "chromium missing: run 'sudo apt-get install -y chromium'"; exit 1; fi; }
+	  else echo "chromium or CJK fonts missing: run 'sudo apt-get install -y chromium fonts-noto-cjk'"; exit 1; fi; }
 
 test: install browser
 	$(BIN)/pytest -q
