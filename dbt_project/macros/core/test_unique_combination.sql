@@ -1,0 +1,15 @@
+{#- Generic test: no two rows of `model` share the same values of `columns` (a composite key).
+    Usage (dbt 1.11):
+      data_tests:
+        - unique_combination:
+            arguments:
+              columns: [date_day, org_unit_id]
+-#}
+{% test unique_combination(model, columns) %}
+    select
+        {{ columns | join(', ') }},
+        count(*) as n_rows
+    from {{ model }}
+    group by {{ columns | join(', ') }}
+    having count(*) > 1
+{% endtest %}
