@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from pipelines.settings import DBT_PROJECT_DIR, get_settings
 
 TARGET_PATH = Path("target")
 MANIFEST_PATH = DBT_PROJECT_DIR / TARGET_PATH / "manifest.json"
+#: dbt from the same environment as this interpreter (works without activating the venv).
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
 @functools.cache
@@ -33,8 +36,12 @@ def prepare_dbt_project(*, progress: Callable[[str], None] = print) -> Path:
     progress("compiling the KPI catalog")
     write_compiled(settings.catalog_dir, DBT_PROJECT_DIR)
     progress("parsing the dbt project (manifest)")
-    resource = DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR))
+    resource = dbt_resource()
     resource.cli(["parse", "--quiet"], target_path=TARGET_PATH).wait()
     return MANIFEST_PATH
 
 
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)

@@ -1,12 +1,11 @@
 """The Dagster code location: wiring only (`dagster dev -w workspace.yaml`)."""
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from pipelines.assets import serving
 from pipelines.assets.dbt import warehouse_dbt_assets
 from pipelines.assets.extract import daily_partitions, extract_assets, source_system_specs
-from pipelines.dbt_project import dbt_project
+from pipelines.dbt_project import dbt_resource
 from pipelines.jobs import late_files_sensor, nightly_job, nightly_schedule
 from pipelines.progress import progress_logger
 
@@ -21,6 +20,6 @@ defs = dg.Definitions(
     schedules=[nightly_schedule(_nightly)],
     sensors=[late_files_sensor(_nightly, [*warehouse_dbt_assets.keys,
                                           *(a.key for a in _serving_assets)])],
-    resources={"dbt": DbtCliResource(project_dir=dbt_project())},
+    resources={"dbt": dbt_resource()},
     loggers={"console": dg.colored_console_logger, "progress": progress_logger},
 )

@@ -10,7 +10,6 @@ The manifest is prepared once (``kpi prepare``: compile the KPI catalog, ``dbt p
 load time; nothing here parses dbt at import.
 """
 
-from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping

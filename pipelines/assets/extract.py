@@ -7,7 +7,6 @@ engine reads and validates in one batch. Each materialization reports the reconc
 acceptable) and `batches_accepted` (warning: a rejected file leaves that partition unverified).
 """
 
-from __future__ import annotations
 
 import time
 from datetime import date
@@ -116,7 +115,9 @@ def build_extract_asset(table: SourceTable, partitions_def: dg.PartitionsDefinit
         key=key,
         description=table.description,
         group_name="raw",
-        deps=[dg.AssetKey(["source", table.source])],
+        # Reference checks read the dimensions already in the lake: extract those first.
+        deps=[dg.AssetKey(["source", table.source]),
+              *(dg.AssetKey([f"raw_{ref.split('.')[0]}", ref.split(".")[1]]) for ref in table.references)],
         partitions_def=partitions_def if table.partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if table.partitioned else None,
         check_specs=check_specs,

@@ -4,7 +4,6 @@ They depend on the whole dbt build: when a blocking check fails, dbt's step fail
 skipped, so the previous serving copy, reports and alerts stay as they were.
 """
 
-from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
