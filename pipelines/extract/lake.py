@@ -1,0 +1,208 @@
+"""The raw lake on disk: partition paths, typed Arrow schemas, atomic writes, content hashes,
+quarantine files and the load log (layout in docs/sources.md).
+
+Every file a reader can see is complete: it is written to a hidden temporary name in the same
+folder and renamed into place with ``os.replace``. A partition whose data columns hash to the
+value stored in the existing file's metadata is left untouched (byte-identical).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from quality.contracts import Contract
+
+META_COLUMNS = ("_loaded_at", "_source", "_batch_id", "_row_number")
+#: Columns left out of the content hash: they change on every run even when the data does not.
+UNHASHED_COLUMNS = ("_loaded_at", "_batch_id")
+SHA_METADATA_KEY = b"kpi.content_sha256"
+PART_NAME = "part-0.parquet"
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "int": pa.int64(),
+    "flag": pa.int64(),
+    "float": pa.float64(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+QUARANTINE_SCHEMA = pa.schema([
+    ("_raw", pa.string()),
+    ("_rule", pa.string()),
+    ("_field", pa.string()),
+    ("_value", pa.string()),
+    ("_reason", pa.string()),
+    ("_row_number", pa.int64()),
+    ("_source", pa.string()),
+    ("_batch_id", pa.string()),
+    ("_loaded_at", pa.timestamp("us", tz="UTC")),
+])
+
+LOAD_LOG_SCHEMA = pa.schema([
+    ("source", pa.string()),
+    ("table", pa.string()),
+    ("partition_date", pa.date32()),
+    ("status", pa.string()),
+    ("rows_read", pa.int64()),
+    ("rows_loaded", pa.int64()),
+    ("rows_quarantined", pa.int64()),
+    ("message", pa.string()),
+    ("source_ref", pa.string()),
+    ("batch_id", pa.string()),
+    ("loaded_at", pa.timestamp("us", tz="UTC")),
+    ("content_sha256", pa.string()),
+    ("source_sha256", pa.string()),
+])
+
+
+def _partition_dir(root: Path, source: str, table: str, day: date) -> Path:
+    return Path(root) / source / table / f"date={day.isoformat()}"
+
+
+def raw_partition_path(lake_dir: Path, source: str, table: str, day: date) -> Path:
+    return _partition_dir(Path(lake_dir) / "raw", source, table, day) / PART_NAME
+
+
+def quarantine_partition_path(lake_dir: Path, source: str, table: str, day: date) -> Path:
+    return _partition_dir(Path(lake_dir) / "quarantine", source, table, day) / PART_NAME
+
+
+def load_log_path(lake_dir: Path, source: str, table: str, day: date | None, tag: str | None = None) -> Path:
+    """``_meta/load_log/<source>/<table>/date=YYYY-MM-DD/log.parquet``.
+
+    A workbook rejected before its partition date is known logs to ``date=unknown/log-<tag>.parquet``.
+    """
+    base = Path(lake_dir) / "_meta" / "load_log" / source / table
+    if day is None:
+        return base / "date=unknown" / f"log-{tag or 'unknown'}.parquet"
+    return base / f"date={day.isoformat()}" / "log.parquet"
+
+
+def raw_schema(contract: Contract) -> pa.Schema:
+    """The typed Arrow schema of a raw partition: contract columns, then the extractor's columns."""
+    fields = [pa.field(c.name, _ARROW_TYPES[c.type]) for c in contract.columns]
+    fields += [
+        pa.field("_loaded_at", pa.timestamp("us", tz="UTC")),
+        pa.field("_source", pa.string()),
+        pa.field("_batch_id", pa.string()),
+        pa.field("_row_number", pa.int64()),
+    ]
+    return pa.schema(fields)
+
+
+def _arrow_column(series: pd.Series, type_: pa.DataType) -> pa.Array:
+    if pa.types.is_date32(type_):
+        values = pd.Series(series).astype("datetime64[us]")
+        return pa.array(values, type=pa.timestamp("us"), from_pandas=True).cast(pa.date32())
+    if pa.types.is_timestamp(type_):
+        values = pd.Series(series)
+        if getattr(values.dt, "tz", None) is None:
+            values = values.dt.tz_localize("UTC")
+        return pa.array(values.dt.tz_convert("UTC").astype("datetime64[us, UTC]"), type=type_, from_pandas=True)
+    if pa.types.is_string(type_):
+        values = pd.Series(series)
+        if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
+            return pa.array(values, from_pandas=True).cast(type_)
+        values = values.astype("object")
+        return pa.array(values.where(values.notna(), None), type=type_, from_pandas=True)
+    return pa.array(series, type=type_, from_pandas=True)
+
+
+def frame_to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """``frame`` (columns named as in ``schema``) as an Arrow table of exactly ``schema``."""
+    arrays = [_arrow_column(frame[f.name], f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """One 64-bit hash per row over the data columns (not ``_loaded_at`` / ``_batch_id``).
+
+    Row hashes do not depend on the other rows, so a batch is hashed once and each partition's
+    content hash is built from its slice (see :func:`content_sha256`).
+    """
+    keep = [c for c in frame.columns if c not in UNHASHED_COLUMNS]
+    if frame.empty:
+        return np.zeros(0, dtype=np.uint64)
+    return pd.util.hash_pandas_object(frame[keep], index=False).to_numpy(dtype=np.uint64)
+
+
+def content_sha256(schema: pa.Schema, hashes: np.ndarray) -> str:
+    """SHA-256 over the schema of the data columns and the partition's row hashes (in row order)."""
+    digest = hashlib.sha256()
+    data_schema = pa.schema([f for f in schema if f.name not in UNHASHED_COLUMNS])
+    digest.update(str(data_schema).encode())
+    digest.update(str(len(hashes)).encode())
+    digest.update(np.ascontiguousarray(hashes, dtype=np.uint64).tobytes())
+    return digest.hexdigest()
+
+
+def stored_sha256(path: Path) -> str | None:
+    """The content hash in an existing Parquet file's metadata (None if absent or unreadable)."""
+    if not path.exists():
+        return None
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException):
+        return None
+    value = meta.get(SHA_METADATA_KEY)
+    return value.decode() if value else None
+
+
+def write_parquet_atomic(table: pa.Table, path: Path, sha256: str | None = None) -> bool:
+    """Write ``table`` to ``path`` via a temporary file and ``os.replace``.
+
+    With ``sha256``: store it in the file metadata, and leave the file untouched (return False)
+    when the existing file already holds that hash. Returns True when the file was (re)written.
+    """
+    if sha256 is not None and stored_sha256(path) == sha256:
+        return False
+    if sha256 is not None:
+        metadata = dict(table.schema.metadata or {})
+        metadata[SHA_METADATA_KEY] = sha256.encode()
+        table = table.replace_schema_metadata(metadata)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return True
+
+
+def remove_file(path: Path) -> None:
+    if path.exists():
+        path.unlink()
+
+
+def read_load_log(lake_dir: Path, source: str | None = None, table: str | None = None) -> pd.DataFrame:
+    """Every load-log row (optionally of one source / table) as a data frame."""
+    base = Path(lake_dir) / "_meta" / "load_log"
+    if source is not None:
+        base = base / source
+        if table is not None:
+            base = base / table
+    files = sorted(str(p) for p in base.glob("**/*.parquet")) if base.exists() else []
+    if not files:
+        return LOAD_LOG_SCHEMA.empty_table().to_pandas()
+    return ds.dataset(files, format="parquet", schema=LOAD_LOG_SCHEMA).to_table().to_pandas()
+
+
+def read_partition(lake_dir: Path, source: str, table: str, day: date, *, quarantine: bool = False) -> pd.DataFrame:
+    """One raw (or quarantine) partition as a data frame (empty frame when it does not exist)."""
+    path = (quarantine_partition_path if quarantine else raw_partition_path)(lake_dir, source, table, day)
+    if not path.exists():
+        return pd.DataFrame()
+    return pq.read_table(path).to_pandas()

@@ -1,0 +1,371 @@
+"""Entry points: extract source partitions into the raw lake, quarantine and load log.
+
+``extract_partitions`` handles the daily tables (databases and landing files): one call may cover
+hundreds of dates; it reads a run of consecutive dates at once (one query / all files), validates
+them as one batch against the table's contract, and writes one raw file, one quarantine file and
+one load-log file per date. ``extract_unpartitioned`` handles the finance workbooks.
+
+Nothing is lost: per partition ``rows_read = rows_loaded + rows_quarantined``; a rejected batch
+keeps its landing file untouched and the previously loaded raw partition in place.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from pipelines.extract import lake
+from pipelines.extract.readers import (
+    PartitionRead,
+    read_database,
+    read_landing_file,
+    read_workbooks,
+    redact,
+)
+from pipelines.extract.readers.base import rejected
+from pipelines.extract.registry import SOURCE_TABLES, SourceTable
+from quality.contracts import ReferenceKeys, validate_batch, volume_warning
+from quality.contracts.coerce import value_text
+
+Status = Literal["loaded", "unchanged", "rejected", "empty"]
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Everything an extraction needs; built by the Dagster assets / CLI from ``Settings``.
+
+    The database URLs may hold passwords: they are excluded from ``repr`` and never written out.
+    """
+
+    lake_dir: Path
+    landing_dir: Path
+    erp_url: str | None = field(default=None, repr=False)
+    hr_url: str | None = field(default=None, repr=False)
+    timezone: str = "Asia/Shanghai"
+    #: The run date for the future-date rule (default: today in ``timezone``).
+    run_date: date | None = None
+    future_tolerance_days: int = 1
+    progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+    #: Consecutive dates read and validated together (bounds memory on long back-fills).
+    chunk_days: int = 62
+
+    def effective_run_date(self) -> date:
+        return self.run_date or datetime.now(ZoneInfo(self.timezone)).date()
+
+    def url_for(self, database: str | None) -> str | None:
+        return {"erp": self.erp_url, "hr": self.hr_url}.get(database or "")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    source: str
+    table: str
+    partition_date: date | None
+    status: Status
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    message: str
+    path: Path | None
+    content_sha256: str | None
+    quarantine_path: Path | None = None
+    source_ref: str = ""
+    batch_id: str = ""
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["path"] = str(self.path) if self.path else None
+        out["quarantine_path"] = str(self.quarantine_path) if self.quarantine_path else None
+        out["warnings"] = list(self.warnings)
+        return out
+
+
+@dataclass
+class _Run:
+    """State shared by the chunks of one extraction call."""
+
+    table: SourceTable
+    cfg: ExtractConfig
+    batch_id: str
+    loaded_at: pd.Timestamp
+    references: ReferenceKeys
+    history: dict[date, int]
+    seen_files: dict[str, tuple[str, date | None]]
+
+
+def _new_run(table: SourceTable, cfg: ExtractConfig) -> _Run:
+    now = pd.Timestamp(datetime.now(UTC)).floor("us")
+    batch_id = f"{table.name}:{now.strftime('%Y%m%dT%H%M%S')}:{uuid.uuid4().hex[:8]}"
+    log = lake.read_load_log(cfg.lake_dir, table.source, table.table)
+    history: dict[date, int] = {}
+    seen: dict[str, tuple[str, date | None]] = {}
+    for row in log.itertuples(index=False):
+        if row.status == "rejected" or row.partition_date is None or pd.isna(row.partition_date):
+            continue
+        day = pd.Timestamp(row.partition_date).date()
+        history[day] = int(row.rows_read)
+        if isinstance(row.source_sha256, str) and row.rows_read > 0:
+            seen[row.source_sha256] = (row.source_ref, day)
+    return _Run(table, cfg, batch_id, now, ReferenceKeys(cfg.lake_dir), history, seen)
+
+
+def _runs(dates: Sequence[date], size: int) -> Iterator[list[date]]:
+    """Sorted unique dates as runs of consecutive days, at most ``size`` long."""
+    current: list[date] = []
+    for day in sorted(set(dates)):
+        if current and (day != current[-1] + timedelta(days=1) or len(current) >= size):
+            yield current
+            current = []
+        current.append(day)
+    if current:
+        yield current
+
+
+def extract_partitions(table: SourceTable, dates: Sequence[date], cfg: ExtractConfig) -> list[LoadResult]:
+    """Extract the daily partitions ``dates`` of ``table``; one ``LoadResult`` per date (sorted)."""
+    if not table.partitioned:
+        raise ValueError(f"{table.name} is not daily-partitioned: use extract_unpartitioned()")
+    run = _new_run(table, cfg)
+    results: list[LoadResult] = []
+    for chunk in _runs(dates, max(1, cfg.chunk_days)):
+        if table.kind == "database":
+            url = cfg.url_for(table.database)
+            if not url:
+                msg = f"{table.name}: no URL configured for database {table.database!r} (rule: config)"
+                reads = [rejected(d, f"{table.table}@{table.database}", msg) for d in chunk]
+            else:
+                reads = read_database(table, chunk, url, cfg.timezone)
+                for r in reads:
+                    if r.rejection:
+                        r.rejection = redact(r.rejection, url)
+        else:
+            reads = [read_landing_file(table, cfg.landing_dir, d) for d in chunk]
+        results.extend(_process(run, reads))
+    return results
+
+
+def extract_unpartitioned(table: SourceTable, cfg: ExtractConfig) -> list[LoadResult]:
+    """Extract a finance table from every plan workbook in the landing folder (one result each)."""
+    if table.kind != "xlsx":
+        raise ValueError(f"{table.name} is daily-partitioned: use extract_partitions()")
+    run = _new_run(table, cfg)
+    return _process(run, read_workbooks(table, cfg.landing_dir))
+
+
+def extract_table(table: SourceTable, cfg: ExtractConfig, dates: Sequence[date] = ()) -> list[LoadResult]:
+    """``extract_partitions`` for daily tables, ``extract_unpartitioned`` for the workbooks."""
+    if table.partitioned:
+        return extract_partitions(table, dates, cfg)
+    return extract_unpartitioned(table, cfg)
+
+
+def extract_all(cfg: ExtractConfig, dates: Sequence[date]) -> list[LoadResult]:
+    """Every source table in dependency order (dimensions before the tables that reference them)."""
+    results: list[LoadResult] = []
+    for table in SOURCE_TABLES:
+        results.extend(extract_table(table, cfg, dates))
+    return results
+
+
+# --- one batch ------------------------------------------------------------------------------------
+
+
+def _process(run: _Run, reads: list[PartitionRead]) -> list[LoadResult]:
+    contract = run.table.contract
+    results: list[LoadResult] = []
+    accepted: list[PartitionRead] = []
+    for read in reads:
+        if read.rejection is None and read.source_sha256 and read.rows_read > 0:
+            prior = run.seen_files.get(read.source_sha256)
+            if prior is not None and prior[1] != read.day:
+                read = rejected(read.day, read.source_ref,
+                                f"{read.source_ref}: duplicated file: identical bytes were already loaded "
+                                f"from {prior[0]} for {prior[1]} (rule: duplicate_file)",
+                                source_sha256=read.source_sha256, tag=read.tag)
+            else:
+                run.seen_files[read.source_sha256] = (read.source_ref, read.day)
+        if read.rejection is not None:
+            results.append(_reject(run, read, read.rejection))
+        else:
+            accepted.append(read)
+    if not accepted:
+        return _sorted(results)
+
+    frames = []
+    for i, read in enumerate(accepted):
+        assert read.frame is not None
+        frame = read.frame.copy()
+        frame["_partition"] = i
+        frame["_source"] = read.source_ref
+        frames.append(frame)
+    batch = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    try:
+        outcome = validate_batch(
+            contract, batch, timezone=run.cfg.timezone, run_date=run.cfg.effective_run_date(),
+            future_tolerance_days=run.cfg.future_tolerance_days, references=run.references,
+        )
+    except Exception as exc:  # a check that cannot run rejects the batch instead of stopping the run
+        msg = f"contract checks could not run: {type(exc).__name__}: {exc} (rule: contract)"
+        return _sorted(results + [_reject(run, r, f"{r.source_ref}: {msg}") for r in accepted])
+
+    failed = np.zeros(len(batch), dtype=bool)
+    failed[outcome.failed_rows] = True
+    failures = outcome.failures.set_index("row")
+    typed = outcome.typed
+    typed["_loaded_at"] = run.loaded_at
+    typed["_source"] = pd.Series(batch["_source"].to_numpy(), dtype="str")
+    typed["_batch_id"] = run.batch_id
+    typed["_row_number"] = batch["_row_number"].to_numpy(dtype=np.int64)
+    # one Arrow conversion and one hashing pass for the whole batch; partitions are slices of it
+    schema = lake.raw_schema(contract)
+    arrow = lake.frame_to_table(typed, schema)
+    hashes = lake.row_hashes(typed)
+    source_values = batch[list(contract.column_names)]
+    positions = batch.groupby("_partition", sort=True).indices
+    for i, read in enumerate(accepted):
+        pos = positions.get(i, np.zeros(0, dtype=np.int64))
+        ok, bad = pos[~failed[pos]], pos[failed[pos]]
+        raw = arrow.take(pa.array(ok, type=pa.int64()))
+        quarantine = _quarantine_rows(run, read, bad, failures, source_values, batch)
+        results.append(_write(run, read, raw, lake.content_sha256(schema, hashes[ok]), quarantine,
+                              outcome.warnings))
+    return _sorted(results)
+
+
+def _sorted(results: list[LoadResult]) -> list[LoadResult]:
+    return sorted(results, key=lambda r: (r.partition_date or date.min, r.source_ref))
+
+
+def _quarantine_rows(run: _Run, read: PartitionRead, bad: np.ndarray, failures: pd.DataFrame,
+                     source_values: pd.DataFrame, batch: pd.DataFrame) -> pd.DataFrame | None:
+    """The partition's quarantine rows (None when there are none)."""
+    if len(bad) == 0 and not read.parse_failures:
+        return None
+    columns = list(source_values.columns)
+    records: list[dict[str, object]] = []
+    for pos, values in zip(bad, source_values.iloc[bad].itertuples(index=False, name=None), strict=True):
+        f = failures.loc[pos]
+        raw = {c: value_text(v) for c, v in zip(columns, values, strict=True)}
+        records.append({
+            "_raw": lake_json(raw), "_rule": f["rule"], "_field": f["field"], "_value": f["value"],
+            "_reason": f"{read.source_ref} row {int(batch['_row_number'].iat[pos])}: {f['reason']}",
+            "_row_number": int(batch["_row_number"].iat[pos]),
+        })
+    for pf in read.parse_failures:
+        records.append({"_raw": pf.raw, "_rule": pf.rule, "_field": pf.field, "_value": pf.value,
+                        "_reason": f"{read.source_ref}: {pf.reason}", "_row_number": pf.row_number})
+    frame = pd.DataFrame.from_records(
+        records, columns=["_raw", "_rule", "_field", "_value", "_reason", "_row_number"]
+    )
+    frame["_source"] = read.source_ref
+    frame["_batch_id"] = run.batch_id
+    frame["_loaded_at"] = run.loaded_at
+    return frame.sort_values("_row_number", kind="stable").reset_index(drop=True)
+
+
+def lake_json(values: dict[str, object]) -> str:
+    return json.dumps(values, ensure_ascii=False)
+
+
+def _summary(q: pd.DataFrame) -> str:
+    counts = Counter(q["_rule"])
+    return ", ".join(f"{n} × {rule}" for rule, n in counts.most_common())
+
+
+def _write(run: _Run, read: PartitionRead, raw: pa.Table, sha: str, quarantine: pd.DataFrame | None,
+           warnings: list[str]) -> LoadResult:
+    table, cfg = run.table, run.cfg
+    assert read.day is not None
+    raw_path = lake.raw_partition_path(cfg.lake_dir, table.source, table.table, read.day)
+    q_path = lake.quarantine_partition_path(cfg.lake_dir, table.source, table.table, read.day)
+    notes = list(read.notes) + list(warnings)
+    rows_read, rows_loaded = read.rows_read, raw.num_rows
+    rows_quarantined = 0 if quarantine is None else len(quarantine)
+    if rows_read != rows_loaded + rows_quarantined:  # pragma: no cover - an invariant, not an input error
+        raise AssertionError(f"{read.source_ref}: {rows_read} read != {rows_loaded} + {rows_quarantined}")
+
+    if read.missing and raw_path.exists():
+        sha = lake.stored_sha256(raw_path)
+        message = f"no landing file {read.source_ref}; the partition loaded earlier is kept"
+        return _log(run, read, "unchanged", 0, 0, 0, message, raw_path, sha, None, ())
+
+    written = lake.write_parquet_atomic(raw, raw_path, sha)
+    q_written_path: Path | None = None
+    if quarantine is not None:
+        q_table = pa.Table.from_pandas(quarantine, schema=lake.QUARANTINE_SCHEMA, preserve_index=False)
+        q_sha = lake.content_sha256(lake.QUARANTINE_SCHEMA, lake.row_hashes(quarantine))
+        lake.write_parquet_atomic(q_table, q_path, q_sha)
+        q_written_path = q_path
+    else:
+        lake.remove_file(q_path)
+
+    volume = volume_warning(table.contract, rows_read,
+                            [n for d, n in sorted(run.history.items()) if d < read.day])
+    if volume:
+        notes.append(volume)
+    run.history[read.day] = rows_read
+    if rows_read == 0:
+        status: Status = "empty"
+        message = f"no rows in {read.source_ref} for {read.day}: zero-row partition written"
+        if read.missing:
+            message = f"no landing file {read.source_ref}: zero-row partition written"
+            notes = [n for n in notes if not n.startswith("no landing file")]
+    else:
+        status = "loaded" if written else "unchanged"
+        verb = "loaded" if written else "unchanged (file left as is):"
+        message = f"{verb} {rows_loaded} of {rows_read} rows from {read.source_ref}"
+        if quarantine is not None:
+            message += f"; {rows_quarantined} quarantined ({_summary(quarantine)})"
+    if notes:
+        message += "; " + "; ".join(dict.fromkeys(notes))
+    return _log(run, read, status, rows_read, rows_loaded, rows_quarantined, message, raw_path, sha,
+                q_written_path, tuple(dict.fromkeys(notes)))
+
+
+def _reject(run: _Run, read: PartitionRead, message: str) -> LoadResult:
+    table, cfg = run.table, run.cfg
+    raw_path = None
+    sha = None
+    if read.day is not None:
+        candidate = lake.raw_partition_path(cfg.lake_dir, table.source, table.table, read.day)
+        if candidate.exists():
+            raw_path, sha = candidate, lake.stored_sha256(candidate)
+            message += "; the partition loaded earlier is kept"
+    message = f"batch rejected: {message}"
+    return _log(run, read, "rejected", 0, 0, 0, message, raw_path, sha, None, ())
+
+
+def _log(run: _Run, read: PartitionRead, status: Status, rows_read: int, rows_loaded: int,
+         rows_quarantined: int, message: str, path: Path | None, sha: str | None,
+         quarantine_path: Path | None, warnings: tuple[str, ...]) -> LoadResult:
+    table, cfg = run.table, run.cfg
+    result = LoadResult(
+        source=table.source, table=table.table, partition_date=read.day, status=status,
+        rows_read=rows_read, rows_loaded=rows_loaded, rows_quarantined=rows_quarantined,
+        message=message, path=path, content_sha256=sha, quarantine_path=quarantine_path,
+        source_ref=read.source_ref, batch_id=run.batch_id, warnings=warnings,
+    )
+    entry = pa.Table.from_pylist([{
+        "source": table.source, "table": table.table, "partition_date": read.day, "status": status,
+        "rows_read": rows_read, "rows_loaded": rows_loaded, "rows_quarantined": rows_quarantined,
+        "message": message, "source_ref": read.source_ref, "batch_id": run.batch_id,
+        "loaded_at": run.loaded_at.to_pydatetime(), "content_sha256": sha,
+        "source_sha256": read.source_sha256,
+    }], schema=lake.LOAD_LOG_SCHEMA)
+    lake.write_parquet_atomic(entry, lake.load_log_path(cfg.lake_dir, table.source, table.table, read.day,
+                                                        read.tag))
+    if cfg.progress is not None:
+        cfg.progress(f"{table.name} {read.day or read.source_ref}: {status} — {message}")
+    return result

@@ -1,0 +1,173 @@
+"""Validate one source batch against its contract: types, GX suite, references, duplicate keys.
+
+The batch is a data frame holding the contract's columns as delivered by the source (text, Python
+objects or typed arrays) plus the extractor's ``_partition``, ``_row_number`` and ``_source``
+columns. The result says, for every row that must be quarantined, the first rule it broke (in the
+order type → GX suite → references → duplicate key) with the field, the offending value and a
+human sentence; later rules the same row broke are listed in that sentence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from quality.contracts.coerce import coerce_frame, value_text
+from quality.contracts.model import Contract
+from quality.contracts.references import ReferenceKeys
+from quality.contracts.suites import FutureBound, build_specs, run_specs
+
+FAILURE_COLUMNS = ["row", "rule", "field", "value", "reason"]
+_TYPE_PRIORITY = 0
+_REFERENCE_PRIORITY = 20
+_DUPLICATE_PRIORITY = 30
+
+
+@dataclass
+class ValidationOutcome:
+    """``typed``: the contract columns with their contract types (same row order as the batch).
+
+    ``failures``: one row per quarantined batch row: ``row`` (position in the batch), ``rule``,
+    ``field``, ``value`` (source text), ``reason``. ``warnings``: checks that could not run.
+    """
+
+    typed: pd.DataFrame
+    failures: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed_rows(self) -> np.ndarray:
+        return self.failures["row"].to_numpy(dtype=np.int64)
+
+
+def _show(v: object) -> str:
+    text = value_text(v)
+    if text is None:
+        return "null"
+    if len(text) > 80:
+        return repr(text[:77] + "...") + f" ({len(text)} characters)"
+    return repr(text)
+
+
+class _Failures:
+    def __init__(self) -> None:
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, rows: np.ndarray, priority: int, rule: str, fieldname: str,
+            values: list[str | None], reasons: list[str]) -> None:
+        if len(rows) == 0:
+            return
+        self.parts.append(pd.DataFrame({
+            "row": np.asarray(rows, dtype=np.int64), "priority": priority, "rule": rule,
+            "field": fieldname, "value": pd.Series(values, dtype="object"),
+            "reason": pd.Series(reasons, dtype="object"),
+        }))
+
+    def first_per_row(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame({c: pd.Series(dtype="int64" if c == "row" else "object")
+                                 for c in FAILURE_COLUMNS})
+        allf = pd.concat(self.parts, ignore_index=True)
+        allf["order"] = np.arange(len(allf))
+        allf = allf.sort_values(["row", "priority", "order"], kind="stable")
+        first = allf.drop_duplicates("row", keep="first").copy()
+        extra = allf[allf.duplicated("row", keep="first")]
+        if not extra.empty:
+            also = extra.groupby("row")["rule"].agg(lambda r: ", ".join(dict.fromkeys(r)))
+            has = first["row"].isin(also.index)
+            first.loc[has, "reason"] = [
+                f"{reason} (also broke: {also[row]})"
+                for reason, row in zip(first.loc[has, "reason"], first.loc[has, "row"], strict=True)
+            ]
+        return first[FAILURE_COLUMNS].reset_index(drop=True)
+
+
+def validate_batch(
+    contract: Contract,
+    frame: pd.DataFrame,
+    *,
+    timezone: str,
+    run_date: dt.date,
+    future_tolerance_days: int = 1,
+    lake_dir: Path | None = None,
+    references: ReferenceKeys | None = None,
+) -> ValidationOutcome:
+    """Check every row of ``frame`` against ``contract`` (see the module docstring)."""
+    frame = frame.reset_index(drop=True)
+    missing = [c for c in contract.column_names if c not in frame.columns]
+    if missing:
+        raise KeyError(f"{contract.name}: batch lacks contract columns {missing}")
+    typed, type_failures = coerce_frame(contract, frame, timezone)
+    failures = _Failures()
+    warnings: list[str] = []
+    source = frame[list(contract.column_names)]
+
+    for tf in type_failures:
+        shown = [_show(v) for v in tf.values]
+        failures.add(tf.rows, _TYPE_PRIORITY, "type", tf.field, [value_text(v) for v in tf.values],
+                     [f"{tf.reason}; got {s}" for s in shown])
+
+    bound = FutureBound(run_date, future_tolerance_days, timezone)
+    specs = build_specs(contract, bound)
+    for sf in run_specs(contract, typed, specs):
+        rows = np.asarray(sf.rows, dtype=np.int64)
+        if len(sf.spec.columns) == 2:
+            a, b = sf.spec.columns
+            va = source[a].iloc[rows].tolist()
+            vb = source[b].iloc[rows].tolist()
+            values = [f"{a}={value_text(x)}, {b}={value_text(y)}" for x, y in zip(va, vb, strict=True)]
+            reasons = [f"{sf.spec.description}; got {v}" for v in values]
+        else:
+            raw = source[sf.spec.field].iloc[rows].tolist()
+            values = [value_text(v) for v in raw]
+            reasons = [f"{sf.spec.description}; got {_show(v)}" for v in raw]
+        failures.add(rows, sf.spec.priority, sf.spec.rule, sf.spec.field, values, reasons)
+
+    keys = references if references is not None else ReferenceKeys(lake_dir)
+    for col_spec, ref in contract.references:
+        column = col_spec.name
+        col = typed[column]
+        lake = keys.lake_keys(ref)
+        same_table = (ref.source, ref.table) == (contract.source, contract.table)
+        if lake is None and not same_table:
+            warnings.append(f"reference check {column} → {ref.qualified} skipped: "
+                            f"{ref.source}.{ref.table} has not been extracted into the lake yet")
+            continue
+        known = pd.Index(lake.to_pandas() if lake is not None else [], dtype="str")
+        if same_table:
+            known = known.union(pd.Index(typed[ref.column].dropna().unique(), dtype="str"))
+        bad = (col.notna() & ~col.isin(known)).to_numpy(dtype=bool)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            vals = col.iloc[rows].tolist()
+            failures.add(rows, _REFERENCE_PRIORITY, f"reference({column})", column, vals,
+                         [f"{column} {v!r} not found in {ref.qualified} (orphan reference)" for v in vals])
+
+    failed_so_far = np.zeros(len(frame), dtype=bool)
+    for part in failures.parts:
+        failed_so_far[part["row"].to_numpy()] = True
+    key = list(contract.key)
+    candidates = ~failed_so_far & typed[key].notna().all(axis=1).to_numpy(dtype=bool)
+    if candidates.any():
+        group = typed.loc[candidates, key].copy()
+        group["_partition"] = frame.loc[candidates, "_partition"].to_numpy() if "_partition" in frame else 0
+        group["_first_row"] = frame.loc[candidates, "_row_number"].to_numpy() if "_row_number" in frame \
+            else np.flatnonzero(candidates) + 1
+        dup = group.duplicated(key + ["_partition"], keep="first").to_numpy(dtype=bool)
+        if dup.any():
+            first_rows = group.groupby(key + ["_partition"], sort=False, dropna=False)["_first_row"] \
+                .transform("first").to_numpy()[dup]
+            rows = np.flatnonzero(candidates)[dup]
+            key_text = [
+                "|".join(value_text(v) or "" for v in vals)
+                for vals in typed.loc[rows, key].itertuples(index=False, name=None)
+            ]
+            src = frame["_source"].iloc[rows].tolist() if "_source" in frame else [contract.name] * len(rows)
+            failures.add(rows, _DUPLICATE_PRIORITY, "duplicate_key", ",".join(key), key_text,
+                         [f"duplicate key {','.join(key)}={k!r} in {s}: first seen at row {int(f)}, "
+                          "which is kept" for k, s, f in zip(key_text, src, first_rows, strict=True)])
+    return ValidationOutcome(typed=typed, failures=failures.first_per_row(), warnings=warnings)
