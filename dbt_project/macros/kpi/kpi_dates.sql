@@ -1,0 +1,101 @@
+{#-
+    Date arithmetic and aggregates that differ between engines. Only these macros hold
+    DuckDB-specific syntax (adapter.dispatch: duckdb__* here, default__* in ANSI-ish SQL).
+-#}
+
+{#- The last day (inclusive) of the period of `grain_sql` ('day'..'year') starting on `start_sql`. -#}
+{% macro kpi_period_end(grain_sql, start_sql) -%}
+    {{ return(adapter.dispatch('kpi_period_end', 'kpi_warehouse')(grain_sql, start_sql)) }}
+{%- endmacro %}
+
+{% macro default__kpi_period_end(grain_sql, start_sql) -%}
+    case {{ grain_sql }}
+        when 'day' then {{ start_sql }}
+        when 'week' then cast({{ start_sql }} + interval '6' day as date)
+        when 'month' then cast({{ start_sql }} + interval '1' month - interval '1' day as date)
+        when 'quarter' then cast({{ start_sql }} + interval '3' month - interval '1' day as date)
+        when 'year' then cast({{ start_sql }} + interval '1' year - interval '1' day as date)
+    end
+{%- endmacro %}
+
+{% macro duckdb__kpi_period_end(grain_sql, start_sql) -%}
+    case {{ grain_sql }}
+        when 'day' then {{ start_sql }}
+        when 'week' then cast({{ start_sql }} + interval 6 day as date)
+        when 'month' then cast({{ start_sql }} + interval 1 month - interval 1 day as date)
+        when 'quarter' then cast({{ start_sql }} + interval 3 month - interval 1 day as date)
+        when 'year' then cast({{ start_sql }} + interval 1 year - interval 1 day as date)
+    end
+{%- endmacro %}
+
+
+{#- `date_sql` shifted by `n` days / years (n may be a SQL expression). -#}
+{% macro kpi_add_days(date_sql, n) -%}
+    {{ return(adapter.dispatch('kpi_add_days', 'kpi_warehouse')(date_sql, n)) }}
+{%- endmacro %}
+
+{% macro default__kpi_add_days(date_sql, n) -%}
+    cast({{ date_sql }} + ({{ n }}) * interval '1' day as date)
+{%- endmacro %}
+
+{% macro duckdb__kpi_add_days(date_sql, n) -%}
+    cast({{ date_sql }} + to_days(cast({{ n }} as integer)) as date)
+{%- endmacro %}
+
+{% macro kpi_add_years(date_sql, n) -%}
+    {{ return(adapter.dispatch('kpi_add_years', 'kpi_warehouse')(date_sql, n)) }}
+{%- endmacro %}
+
+{% macro default__kpi_add_years(date_sql, n) -%}
+    cast({{ date_sql }} + ({{ n }}) * interval '1' year as date)
+{%- endmacro %}
+
+{% macro duckdb__kpi_add_years(date_sql, n) -%}
+    cast({{ date_sql }} + to_years(cast({{ n }} as integer)) as date)
+{%- endmacro %}
+
+
+{#- Whole days from `start_sql` to `end_sql` (end - start). -#}
+{% macro kpi_days_between(start_sql, end_sql) -%}
+    {{ return(adapter.dispatch('kpi_days_between', 'kpi_warehouse')(start_sql, end_sql)) }}
+{%- endmacro %}
+
+{% macro default__kpi_days_between(start_sql, end_sql) -%}
+    datediff('day', {{ start_sql }}, {{ end_sql }})
+{%- endmacro %}
+
+{% macro duckdb__kpi_days_between(start_sql, end_sql) -%}
+    date_diff('day', {{ start_sql }}, {{ end_sql }})
+{%- endmacro %}
+
+
+{#- A date literal. -#}
+{% macro kpi_date(value) -%}
+    {%- if value is none -%}cast(null as date){%- else -%}cast('{{ value }}' as date){%- endif -%}
+{%- endmacro %}
+
+
+{#- Continuous percentile `p` of `expr_sql` (nulls ignored). -#}
+{% macro kpi_percentile(expr_sql, p) -%}
+    {{ return(adapter.dispatch('kpi_percentile', 'kpi_warehouse')(expr_sql, p)) }}
+{%- endmacro %}
+
+{% macro default__kpi_percentile(expr_sql, p) -%}
+    percentile_cont({{ p }}) within group (order by {{ expr_sql }})
+{%- endmacro %}
+
+{% macro duckdb__kpi_percentile(expr_sql, p) -%}
+    quantile_cont({{ expr_sql }}, {{ p }})
+{%- endmacro %}
+
+
+{#- The as-of date of the build: var `as_of_date`, else the latest business date in the facts
+    (the latest date of int_kpi_measures_daily, i.e. of every fact a KPI reads). -#}
+{% macro kpi_as_of_date_sql() -%}
+    {%- set v = var('as_of_date', none) -%}
+    {%- if v is not none and v | string | length > 0 -%}
+        cast('{{ v }}' as date)
+    {%- else -%}
+        (select max(date_day) from {{ ref('int_kpi_measures_daily') }})
+    {%- endif -%}
+{%- endmacro %}

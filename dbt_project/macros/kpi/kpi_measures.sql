@@ -1,0 +1,196 @@
+{#-
+    The KPI measure passes, generated from the compiled catalog.
+
+    kpi_additive_daily_sql(): one aggregation per (fact model, time column, org column) computing every
+    additive part (sum / count / ratio numerator / ratio denominator / `last` value) of every KPI
+    version on that model at (leaf org unit, business date) grain, then unpivoted to long rows.
+
+    kpi_nonadditive_sql(): one pass per model that has count_distinct / percentile KPIs: the fact rows
+    join the org closure of their own date (re-org rule) and dim_date, and GROUPING SETS compute every
+    such KPI version at every org level and every grain in the same pass.
+
+    Catalog SQL fragments (`expr`, `filter`) were re-rendered by the compiler from validated syntax
+    trees with columns qualified by `f.`; no catalog text is pasted unchecked.
+-#}
+
+{% macro kpi_part_aggregate(p) -%}
+    {%- set cond = p['filter'] if p['filter'] else none -%}
+    {%- if p['agg'] == 'count' -%}
+        {%- set val = p['expr'] if p['expr'] else '1' -%}
+        count({% if cond %}case when {{ cond }} then {{ val }} end{% else %}{{ val }}{% endif %})
+    {%- else -%}
+        coalesce(sum({% if cond %}case when {{ cond }} then {{ p['expr'] }} end{% else %}{{ p['expr'] }}{% endif %}), 0)
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- One scan per fact model: every additive part at (leaf, date) in total (dimension null) and broken
+    down by each gap-explaining dimension the model has (GROUPING SETS in the same aggregation). -#}
+{% macro kpi_additive_daily_sql() -%}
+    {%- set catalog = kpi_compiled_catalog() -%}
+    {%- set passes = catalog['passes'] | selectattr('additive') | list -%}
+    {%- if passes | length == 0 -%}
+        select cast(null as varchar) as measure_model, cast(null as varchar) as kpi_id,
+               cast(null as integer) as kpi_version, cast(null as varchar) as part,
+               cast(null as boolean) as is_semi_additive, cast(null as varchar) as org_unit_id,
+               cast(null as date) as date_day, cast(null as varchar) as dimension,
+               cast(null as varchar) as dimension_value, cast(null as double) as value
+        where 1 = 0
+    {%- endif -%}
+    {%- for pass in passes %}
+    {%- set org = 'cast(f.' ~ pass['org_column'] ~ ' as varchar)' %}
+    {%- set day = 'cast(f.' ~ pass['time_column'] ~ ' as date)' %}
+    {%- set dims = pass.get('dimensions', []) %}
+    {%- if not loop.first %}
+    union all
+    {%- endif %}
+    select
+        '{{ pass['model'] }}' as measure_model,
+        parts.kpi_id,
+        parts.kpi_version,
+        parts.part,
+        parts.is_semi_additive,
+        agg.org_unit_id,
+        agg.date_day,
+        agg.dimension,
+        agg.dimension_value,
+        cast(case parts.col
+            {%- for p in pass['additive'] %}
+            when '{{ p['col'] }}' then agg.{{ p['col'] }}
+            {%- endfor %}
+        end as double) as value
+    from (
+        -- the one scan of {{ pass['model'] }} for its additive KPI parts, in total and by dimension
+        select
+            {{ org }} as org_unit_id,
+            {{ day }} as date_day,
+            {%- if dims %}
+            case
+                {%- for d in dims %}
+                when grouping(f.{{ d }}) = 0 then '{{ d }}'
+                {%- endfor %}
+            end as dimension,
+            case
+                {%- for d in dims %}
+                when grouping(f.{{ d }}) = 0 then coalesce(cast(f.{{ d }} as varchar), '(missing)')
+                {%- endfor %}
+            end as dimension_value,
+            {%- else %}
+            cast(null as varchar) as dimension,
+            cast(null as varchar) as dimension_value,
+            {%- endif %}
+            {%- for p in pass['additive'] %}
+            {{ kpi_part_aggregate(p) }} as {{ p['col'] }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        from {{ ref(pass['model']) }} as f
+        where f.{{ pass['time_column'] }} is not null
+        {%- if dims %}
+        group by grouping sets (
+            ({{ org }}, {{ day }})
+            {%- for d in dims %},
+            ({{ org }}, {{ day }}, f.{{ d }})
+            {%- endfor %}
+        )
+        {%- else %}
+        group by {{ org }}, {{ day }}
+        {%- endif %}
+    ) as agg
+    cross join (
+        {%- for p in pass['additive'] %}
+        select '{{ p['col'] }}' as col, '{{ p['kpi_id'] }}' as kpi_id, {{ p['version'] }} as kpi_version,
+               '{{ p['part'] }}' as part, {{ 'true' if p['semi_additive'] else 'false' }} as is_semi_additive
+        {%- if not loop.last %} union all{% endif %}
+        {%- endfor %}
+    ) as parts
+    {%- endfor %}
+{%- endmacro %}
+
+
+{% macro kpi_nonadditive_aggregate(p) -%}
+    {%- set val = p['expr'] -%}
+    {%- if p['filter'] -%}{%- set val = 'case when ' ~ p['filter'] ~ ' then ' ~ p['expr'] ~ ' end' -%}{%- endif -%}
+    {%- if p['agg'] == 'count_distinct' -%}
+        cast(count(distinct {{ val }}) as double)
+    {%- else -%}
+        cast({{ kpi_percentile(val, p['percentile']) }} as double)
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro kpi_nonadditive_sql(closure_relation, date_relation, as_of_relation) -%}
+    {%- set catalog = kpi_compiled_catalog() -%}
+    {%- set passes = catalog['passes'] | selectattr('nonadditive') | list -%}
+    {%- if passes | length == 0 -%}
+        select cast(null as varchar) as measure_model, cast(null as varchar) as kpi_id,
+               cast(null as integer) as kpi_version, cast(null as varchar) as org_unit_id,
+               cast(null as varchar) as grain, cast(null as date) as period_start, cast(null as double) as value
+        where 1 = 0
+    {%- endif -%}
+    {%- for pass in passes %}
+    {%- if not loop.first %}
+    union all
+    {%- endif %}
+    select
+        '{{ pass['model'] }}' as measure_model,
+        parts.kpi_id,
+        parts.kpi_version,
+        agg.org_unit_id,
+        agg.grain,
+        agg.period_start,
+        case parts.col
+            {%- for p in pass['nonadditive'] %}
+            when '{{ p['col'] }}' then agg.{{ p['col'] }}
+            {%- endfor %}
+        end as value
+    from (
+        select
+            org_unit_id,
+            case
+                when date_day is not null then 'day'
+                when week_start is not null then 'week'
+                when month_start is not null then 'month'
+                when quarter_start is not null then 'quarter'
+                else 'year'
+            end as grain,
+            coalesce(date_day, week_start, month_start, quarter_start, year_start) as period_start,
+            {%- for p in pass['nonadditive'] %}
+            {{ p['col'] }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        from (
+            -- the one pass over {{ pass['model'] }} for its count_distinct / percentile KPIs:
+            -- every fact row counts for each ancestor of its unit on the fact's own date
+            select
+                c.ancestor_id as org_unit_id,
+                d.date_day,
+                d.week_start,
+                d.month_start,
+                d.quarter_start,
+                d.year_start,
+                {%- for p in pass['nonadditive'] %}
+                {{ kpi_nonadditive_aggregate(p) }} as {{ p['col'] }}{% if not loop.last %},{% endif %}
+                {%- endfor %}
+            from {{ ref(pass['model']) }} as f
+            inner join {{ closure_relation }} as c
+                on c.date_day = cast(f.{{ pass['time_column'] }} as date)
+                and c.descendant_id = cast(f.{{ pass['org_column'] }} as varchar)
+            inner join {{ date_relation }} as d
+                on d.date_day = cast(f.{{ pass['time_column'] }} as date)
+            cross join {{ as_of_relation }} as a
+            where cast(f.{{ pass['time_column'] }} as date) <= a.as_of_date
+            group by grouping sets (
+                (c.ancestor_id, d.date_day),
+                (c.ancestor_id, d.week_start),
+                (c.ancestor_id, d.month_start),
+                (c.ancestor_id, d.quarter_start),
+                (c.ancestor_id, d.year_start)
+            )
+        ) as grouped
+    ) as agg
+    cross join (
+        {%- for p in pass['nonadditive'] %}
+        select '{{ p['col'] }}' as col, '{{ p['kpi_id'] }}' as kpi_id, {{ p['version'] }} as kpi_version
+        {%- if not loop.last %} union all{% endif %}
+        {%- endfor %}
+    ) as parts
+    {%- endfor %}
+{%- endmacro %}
