@@ -1,0 +1,271 @@
+"""Orchestration: generate the whole demo company into a data directory, then the ground truth."""
+
+from __future__ import annotations
+
+import gc
+import json
+import multiprocessing
+import os
+import re
+import threading
+import traceback
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+
+from .anomalies import plan_anomalies
+from .business_calendar import Calendar, default_holidays_path, load_holidays
+from .common import DAY, HOUR, Clock, DemoConfigError, atomic_write_bytes, sha256_file
+from .company import DEFAULT_END, DEFAULT_START
+from .defects import DefectLog
+from .engineering import generate_engineering
+from .erp import SalesModel, generate_erp, make_products
+from .finance import Planner, weights_rows, write_plans
+from .hr import generate_hr
+from .mes import generate_mes
+from .servicedesk import generate_servicedesk
+from .survey import generate_survey
+from .writers import DatabaseTarget
+
+FORMAT_VERSION = 1
+#: landing sub-folder -> file-name pattern the generator owns (stale files matching it are removed)
+LANDING_PATTERNS = {
+    "servicedesk": re.compile(r"^tickets_\d{8}\.csv$"),
+    "survey": re.compile(r"^nps_\d{8}\.jsonl$"),
+    "mes": re.compile(r"^production_runs_\d{8}\.parquet$"),
+    "engineering": re.compile(r"^(bugs|releases)_\d{8}\.jsonl$"),
+    "finance": re.compile(r"^plan_FY\d{4}_v\d+\.xlsx$"),
+}
+
+
+def generate(
+    data_dir: Path,
+    *,
+    seed: int = 42,
+    scale: float = 1.0,
+    start: date = DEFAULT_START,
+    end: date = DEFAULT_END,
+    timezone: str = "Asia/Shanghai",
+    erp_url: str | None = None,
+    hr_url: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    holidays_path: Path | None = None,
+    parallel: bool | None = None,
+) -> dict:
+    """Generate the demo company under ``data_dir``; return the manifest (also written to disk).
+
+    Same parameters, same bytes: every file is written atomically and deterministically. With
+    ``erp_url`` / ``hr_url`` (SQLAlchemy URLs) the databases are loaded there instead of SQLite files.
+    ``parallel`` (default: when the platform can fork and more than one CPU is available) loads the
+    ERP database in a forked child while the landing files are written; the output is the same.
+    """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # millions of short-lived tuples: the cyclic GC would only slow us down
+    try:
+        return _generate(data_dir, seed=seed, scale=scale, start=start, end=end, timezone=timezone,
+                         erp_url=erp_url, hr_url=hr_url, progress=progress, holidays_path=holidays_path,
+                         parallel=parallel)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _generate(data_dir: Path, *, seed: int, scale: float, start: date, end: date, timezone: str,
+              erp_url: str | None, hr_url: str | None, progress: Callable[[str], None] | None,
+              holidays_path: Path | None, parallel: bool | None) -> dict:
+    if not scale > 0:
+        raise DemoConfigError(f"scale must be > 0, got {scale}")
+    if end < start:
+        raise DemoConfigError(f"end {end} is before start {start}")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise DemoConfigError(f"unknown timezone {timezone!r}") from exc
+    say = progress or (lambda _msg: None)
+    data_dir = Path(data_dir)
+    holidays = load_holidays(holidays_path or default_holidays_path())
+    cal = Calendar(start, end, holidays)
+    default_cal = Calendar(DEFAULT_START, DEFAULT_END, holidays)
+    clock = Clock(timezone)
+    initial_utc = int(clock.to_utc(np.array([cal.day0 * DAY + 9 * HOUR]))[0])
+    snapshot_utc = int(clock.to_utc(np.array([(cal.day0 + cal.n) * DAY - 1]))[0])
+    sources = data_dir / "sources"
+    landing = data_dir / "landing"
+    truth = data_dir / "ground_truth"
+    before = _owned_landing_files(landing)
+
+    plan = plan_anomalies(cal, seed)
+    say(f"plan: {cal.n} days {start}..{end}, {len(plan.anomalies)} anomalies")
+
+    hr_target = DatabaseTarget(url=hr_url, label="hr") if hr_url else DatabaseTarget(
+        sqlite_path=sources / "hr.sqlite", label="hr")
+    erp_target = DatabaseTarget(url=erp_url, label="erp") if erp_url else DatabaseTarget(
+        sqlite_path=sources / "erp.sqlite", label="erp")
+    defects = DefectLog()
+    row_counts: dict[str, int] = {}
+    files: dict[str, dict] = {}
+
+    hr = generate_hr(cal, clock, seed, scale, initial_utc, snapshot_utc, hr_target.describe(data_dir))
+    counts = hr_target.write(hr.tables)
+    row_counts.update({f"hr.{k}": v for k, v in counts.items()})
+    defects.extend(hr.defects)
+    say("hr: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+    products = make_products(seed, clock, cal, initial_utc, snapshot_utc)
+    model = SalesModel(holidays, scale, products, seed)
+    erp = generate_erp(cal, clock, seed, scale, model, products, hr.workforce, plan, initial_utc, snapshot_utc,
+                       erp_target.loose_types, erp_target.describe(data_dir))
+    if parallel is None:
+        parallel = _can_fork() and (os.cpu_count() or 1) > 1
+    if parallel:
+        erp_job = _Forked(lambda: erp_target.write(erp.tables))
+        say(f"erp: generated {erp.counts['order_lines']:,} order lines; loading the database in a child process")
+    else:
+        erp_counts = erp_target.write(erp.tables)
+        say("erp: " + ", ".join(f"{k} {v:,}" for k, v in erp_counts.items()))
+    defects.extend(erp.defects)
+
+    try:
+        sd = generate_servicedesk(cal, default_cal, clock, seed, scale, hr.workforce, erp.customers, plan,
+                                  landing / "servicedesk", Path("landing/servicedesk"))
+        row_counts["servicedesk.tickets"] = sum(sd.files.values())
+        defects.extend(sd.defects)
+        _record(files, data_dir, sd.files)
+        say(f"servicedesk: {sd.tickets:,} tickets in {sum(sd.files.values()):,} rows, {len(sd.files)} files")
+
+        sv = generate_survey(cal, default_cal, clock, seed, scale, erp.customers, landing / "survey",
+                             Path("landing/survey"))
+        row_counts["survey.nps_responses"] = sum(sv.files.values())
+        defects.extend(sv.defects)
+        _record(files, data_dir, sv.files)
+        say(f"survey: {sv.rows:,} responses, {len(sv.files)} files")
+
+        mes = generate_mes(cal, default_cal, clock, seed, scale, products, plan, landing / "mes", Path("landing/mes"))
+        row_counts["mes.production_runs"] = sum(mes.files.values())
+        defects.extend(mes.defects)
+        _record(files, data_dir, mes.files)
+        say(f"mes: {mes.rows:,} production runs, {len(mes.files)} files")
+
+        eng = generate_engineering(cal, default_cal, clock, seed, plan, landing / "engineering",
+                                   Path("landing/engineering"))
+        row_counts["engineering.bugs"] = sum(v for k, v in eng.files.items() if "/bugs_" in k)
+        row_counts["engineering.releases"] = sum(v for k, v in eng.files.items() if "/releases_" in k)
+        defects.extend(eng.defects)
+        _record(files, data_dir, eng.files)
+        say(f"engineering: {eng.bugs:,} bugs in {row_counts['engineering.bugs']:,} rows, {eng.releases:,} releases")
+
+        planner = Planner(holidays, model, hr.workforce, cal, seed)
+        fin = write_plans(planner, start, end, landing / "finance", Path("landing/finance"))
+        row_counts["finance.targets"] = sum(fin.values())
+        row_counts["finance.weights"] = len(fin) * len(weights_rows())
+        row_counts["finance.plan_info"] = len(fin)
+        _record(files, data_dir, fin)
+        say(f"finance: {', '.join(Path(f).name for f in fin)}")
+    except BaseException:
+        if parallel:
+            erp_job.cancel()
+        raise
+
+    if parallel:
+        erp_counts = erp_job.result()
+        say("erp: " + ", ".join(f"{k} {v:,}" for k, v in erp_counts.items()))
+    row_counts.update({f"erp.{k}": v for k, v in erp_counts.items()})
+
+    # stale files from an earlier run with other parameters would be read as data: remove them
+    written = {data_dir / f for f in files}
+    for path in sorted(before - written):
+        path.unlink(missing_ok=True)
+
+    atomic_write_bytes(truth / "anomalies.csv", plan.to_csv())
+    atomic_write_bytes(truth / "defects.csv", defects.to_csv())
+    _record(files, data_dir, {"ground_truth/anomalies.csv": len(plan.anomalies),
+                              "ground_truth/defects.csv": len(defects.items)})
+    for target in (erp_target, hr_target):
+        if target.sqlite_path is not None:
+            rel = target.describe(data_dir)
+            if not Path(rel).is_absolute() and (data_dir / rel).exists():
+                src = target.label
+                _record(files, data_dir, {rel: sum(v for k, v in row_counts.items() if k.startswith(src + "."))})
+
+    manifest = {
+        "generator": "pipelines.demo",
+        "format_version": FORMAT_VERSION,
+        "params": {
+            "seed": seed,
+            "scale": scale,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "timezone": timezone,
+            "erp": erp_target.describe(data_dir) if erp_target.is_sqlite else "external",
+            "hr": hr_target.describe(data_dir) if hr_target.is_sqlite else "external",
+        },
+        "row_counts": dict(sorted(row_counts.items())),
+        "entities": {"tickets": sd.tickets, "survey_responses": sv.rows, "production_runs": mes.rows,
+                     "bugs": eng.bugs, "releases": eng.releases},
+        "ground_truth": {"anomalies": len(plan.anomalies), "defects": len(defects.items)},
+        "files": dict(sorted(files.items())),
+    }
+    atomic_write_bytes(truth / "manifest.json",
+                       (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    say(f"ground truth: {len(plan.anomalies)} anomalies, {len(defects.items)} defects, manifest")
+    return manifest
+
+
+def _record(files: dict[str, dict], data_dir: Path, rows: dict[str, int]) -> None:
+    for rel, n in rows.items():
+        files[rel] = {"rows": n, "sha256": sha256_file(data_dir / rel)}
+
+
+def _owned_landing_files(landing: Path) -> set[Path]:
+    out: set[Path] = set()
+    for sub, pattern in LANDING_PATTERNS.items():
+        folder = landing / sub
+        if folder.is_dir():
+            out.update(p for p in folder.iterdir() if p.is_file() and pattern.match(p.name))
+    return out
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
+class _Forked:
+    """Run ``fn`` in a forked child (it inherits the generated arrays without copying); get its result."""
+
+    def __init__(self, fn: Callable[[], dict]):
+        ctx = multiprocessing.get_context("fork")
+        self._recv, send = ctx.Pipe(duplex=False)
+
+        def target() -> None:
+            try:
+                send.send(("ok", fn()))
+            except BaseException as exc:  # report any failure to the parent, then exit
+                send.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+            finally:
+                send.close()
+
+        self._proc = ctx.Process(target=target, name="demo-erp-writer")
+        self._proc.start()
+        send.close()
+
+    def cancel(self) -> None:
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join()
+        self._recv.close()
+
+    def result(self) -> dict:
+        try:
+            status, payload = self._recv.recv()
+        except EOFError:
+            self._proc.join()
+            raise RuntimeError(f"the ERP writer process died (exit code {self._proc.exitcode})") from None
+        finally:
+            self._recv.close()
+        self._proc.join()
+        if status != "ok":
+            raise RuntimeError(f"loading the ERP database failed: {payload}")
+        return payload
