@@ -153,6 +153,9 @@ def extract_partitions(table: SourceTable, dates: Sequence[date], cfg: ExtractCo
         else:
             reads = [read_landing_file(table, cfg.landing_dir, d) for d in chunk]
         results.extend(_process(run, reads))
+        # This chunk is in the lake now: a self-reference (org_units.parent_org_unit_id) in a later
+        # chunk must find it, so forget the keys read before it.
+        run.references.forget(table.source, table.table)
     return results
 
 

@@ -38,3 +38,8 @@ class ReferenceKeys:
                 table = ds.dataset([str(f) for f in files], format="parquet").to_table(columns=[ref.column])
                 self._cache[ref] = pc.unique(table.column(ref.column).combine_chunks().drop_null())
         return self._cache[ref]
+
+    def forget(self, source: str, table: str) -> None:
+        """Drop cached keys of ``source.table`` (it was just written to the lake)."""
+        for ref in [r for r in self._cache if (r.source, r.table) == (source, table)]:
+            del self._cache[ref]

@@ -25,7 +25,10 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFr
     cfg = ExtractConfig(lake_dir=root / "lake", landing_dir=root / "landing",
                         erp_url=f"sqlite:///{root / 'sources' / 'erp.sqlite'}",
                         hr_url=f"sqlite:///{root / 'sources' / 'hr.sqlite'}",
-                        timezone="Asia/Shanghai", run_date=END)
+                        timezone="Asia/Shanghai", run_date=END,
+                        # several chunks, so a reference to a row of an earlier chunk (the
+                        # re-organised team's old parent) must be found in the lake
+                        chunk_days=7)
     days = [START + timedelta(days=i) for i in range((END - START).days + 1)]
     results = pd.DataFrame([r.to_dict() for r in extract_all(cfg, days)])
     return root, results
