@@ -65,7 +65,6 @@ def _manifest() -> dict[str, Any]:
     project=dbt_project(),
     dagster_dbt_translator=LayerTranslator(),
     pool=WAREHOUSE_POOL,
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
 )
 def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
     """Build the warehouse (staging → intermediate → marts, KPI engine, analytics) and test it."""
