@@ -12,6 +12,7 @@ load time; nothing here parses dbt at import.
 
 
 import json
+import subprocess
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -74,4 +75,34 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource)
     as_of = as_of_of(context)
     args = ["build", "--vars", json.dumps({"as_of_date": as_of.isoformat() if as_of else None})]
     with warehouse_lock(settings.warehouse_path, on_wait=context.log.info):
-        yield from dbt.cli(args, context=context).stream().fetch_row_counts()
+        invocation = dbt.cli(args, context=context, raise_on_error=False)
+        try:
+            # (no fetch_row_counts: its thread pool yields out of topological order, which Dagster
+            # rejects; row counts per mart are recorded by the publish step)
+            yield from invocation.stream()
+        finally:
+            # Never let dbt outlive this step (and its lock): if the step fails or is interrupted
+            # mid-stream, stop the subprocess before releasing the writer lock.
+            if invocation.process.poll() is None:
+                invocation.process.terminate()
+                try:
+                    invocation.process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    invocation.process.kill()
+                    invocation.process.wait()
+    if not invocation.is_successful():
+        raise dg.Failure(
+            description="dbt build failed — nothing downstream (publish, reports, alerts) runs and the "
+            "previous serving copy stays. " + failing_nodes(invocation.get_artifact("run_results.json")),
+        )
+
+
+def failing_nodes(run_results: Mapping[str, Any], limit: int = 10) -> str:
+    """'Failing: test_x (fail: Got 3 results…); model_y (error: …)' from dbt's run_results.json."""
+    failed = [r for r in run_results.get("results", []) if r.get("status") in ("fail", "error")]
+    parts = [
+        f"{r['unique_id'].split('.')[-1]} ({r['status']}: {(r.get('message') or '').strip()[:160]})"
+        for r in failed[:limit]
+    ]
+    more = f"; and {len(failed) - limit} more" if len(failed) > limit else ""
+    return f"Failing: {'; '.join(parts)}{more}" if parts else "dbt reported an error (see its log)."

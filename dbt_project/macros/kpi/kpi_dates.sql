@@ -92,10 +92,13 @@
 {#- The as-of date of the build: var `as_of_date`, else the latest business date in the facts
     (the latest date of int_kpi_measures_daily, i.e. of every fact a KPI reads). -#}
 {% macro kpi_as_of_date_sql() -%}
+    {#- ref() outside the branch: the dependency must not depend on --vars, or the manifest Dagster
+        loads (parsed without vars) and the one dbt runs with would disagree on the DAG. -#}
+    {%- set measures = ref('int_kpi_measures_daily') -%}
     {%- set v = var('as_of_date', none) -%}
     {%- if v is not none and v | string | length > 0 -%}
         cast('{{ v }}' as date)
     {%- else -%}
-        (select max(date_day) from {{ ref('int_kpi_measures_daily') }})
+        (select max(date_day) from {{ measures }})
     {%- endif -%}
 {%- endmacro %}

@@ -73,10 +73,12 @@ line_totals as (
     select
         order_lines.order_id,
         count(*) as line_count,
+        -- line amounts rounded to the cent first, exactly as fct_revenue_events books them, so the
+        -- order total equals the sum of its sale events
         sum(case when order_lines.is_cancelled then 0
-                 else order_lines.quantity * order_lines.unit_price * (1 - order_lines.discount_pct) end)
+                 else round(order_lines.quantity * order_lines.unit_price * (1 - order_lines.discount_pct), 2) end)
             as lines_net_amount,
-        sum(order_lines.quantity * order_lines.unit_price) as lines_gross_amount,
+        sum(round(order_lines.quantity * order_lines.unit_price, 2)) as lines_gross_amount,
         max(order_lines._loaded_at) as _loaded_at
     from order_lines
     where order_lines.order_id in (select order_id from scoped_orders)
