@@ -25,6 +25,7 @@ SOURCE_SYSTEMS = {
     "mes": "Manufacturing execution system: daily Parquet (landing/mes)",
     "engineering": "Issue tracker and CI: daily JSON lines (landing/engineering)",
     "finance": "Finance planning workbooks: XLSX (landing/finance)",
+    "checkins": "Owners' check-ins: CSV files (landing/checkins) and `kpi checkin`",
 }
 
 
@@ -148,4 +149,21 @@ def build_extract_asset(table: SourceTable, partitions_def: dg.PartitionsDefinit
 
 def extract_assets() -> list[dg.AssetsDefinition]:
     partitions_def = daily_partitions()
-    return [build_extract_asset(t, partitions_def) for t in SOURCE_TABLES]
+    return [*(build_extract_asset(t, partitions_def) for t in SOURCE_TABLES), raw_checkins]
+
+
+@dg.asset(
+    key=["raw_checkins", "comments"],
+    description="Owners' check-ins (landing/checkins/*.csv, `kpi checkin`) snapshotted into the raw lake; "
+                "unusable rows quarantined with file, line and reason.",
+    group_name="raw",
+    deps=[dg.AssetKey(["source", "checkins"])],
+    kinds={"parquet", "python"},
+    owners=["team:data-engineering"],
+)
+def raw_checkins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    from pipelines.checkins import snapshot_checkins
+
+    s = get_settings()
+    load = snapshot_checkins(s.landing_dir, s.lake_dir, timezone=s.timezone)
+    return dg.MaterializeResult(metadata=load.as_metadata())
