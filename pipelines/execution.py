@@ -152,7 +152,7 @@ def status_lines() -> list[str]:
                 [str(log_root / "*" / "*" / "date=*" / "*.parquet")],
             ).fetchall()
         for source, table, latest, rejected in rows:
-            lines.append(f"  {source}.{table:<22} {latest}  rejected: {rejected}")
+            lines.append(f"  {source + '.' + table:<32} {latest}  rejected: {rejected}")
     serving_db = s.serving_dir / "kpi.duckdb"
     if serving_db.exists():
         with duckdb.connect(str(serving_db), read_only=True) as con:
