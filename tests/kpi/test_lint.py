@@ -66,9 +66,8 @@ def test_more_than_seven_weighted_kpis_is_a_warning(tmp_path: Path, project: Pat
 
 
 def test_growth_target_beyond_history_is_a_warning(tmp_path: Path, project: Path) -> None:
-    warehouse = tmp_path / "w.duckdb"
+    warehouse = _fact_warehouse(tmp_path / "w.duckdb")  # the measure compiles there: only history is at stake
     with duckdb.connect(str(warehouse)) as con:
-        con.execute("create schema marts")
         con.execute("create table marts.kpi_actuals (kpi_id varchar, org_unit_id varchar, grain varchar, "
                     "period_start date, actual_value double, is_complete boolean)")
         for q in range(8):  # +5 % a year, every quarter
@@ -80,3 +79,230 @@ def test_growth_target_beyond_history_is_a_warning(tmp_path: Path, project: Path
     findings = _lint(tmp_path, project, _kpi(target={"rule": "growth_vs_last_year", "value": 0.5}),
                      warehouse=warehouse)
     assert [(f.rule, f.severity, f.field) for f in findings] == [("achievable", "warning", "target.value")]
+
+
+# ------------------------------------------------------------------------------------------------
+# every rule of the catalog lint (issue 4), each with a catalog that breaks only that rule; every
+# finding names the KPI id, the field, the rule and the reason
+# ------------------------------------------------------------------------------------------------
+def _without(field: str, **over: object) -> dict:
+    kpi = _kpi(**over)
+    del kpi[field]
+    return kpi
+
+
+def _derived(kid: str, formula: str) -> dict:
+    return _kpi(kid, measure={"type": "derived", "formula": formula})
+
+
+def _measure(**change: object) -> dict:
+    kpi = _kpi()
+    kpi["measure"] = {**kpi["measure"], **change}
+    return kpi
+
+
+SINGLE_RULE_CATALOGS = {
+    # rule id: (KPIs of the catalog, expected (kpi id, field, rule, severity), reason contains)
+    "specific: no description": ([_without("description")], ("net_revenue", "description", "specific", "error"),
+                                 "no description"),
+    "specific: empty description": ([_kpi(description="  ")], ("net_revenue", "description", "specific", "error"),
+                                    "no description"),
+    "specific: only 'improve'": ([_kpi(name="Revenue", description="Improve revenue")],
+                                 ("net_revenue", "description", "specific", "error"), "vague verb"),
+    "specific: only '提升'": ([_kpi(name="收入", description="提升收入")],
+                               ("net_revenue", "description", "specific", "error"), "vague verb"),
+    "specific: only '优化'": ([_kpi(name="收入", description="优化")],
+                               ("net_revenue", "description", "specific", "error"), "vague verb"),
+    "measurable: unknown column": ([_measure(expression="net_amount_typo")],
+                                   ("net_revenue", "measure.expression", "measurable", "error"),
+                                   "unknown column 'net_amount_typo'"),
+    "measurable: unknown model": ([_measure(model="fct_nowhere")],
+                                  ("net_revenue", "measure.model", "measurable", "error"), "unknown model"),
+    "relevant: no objective": ([_without("objective")], ("net_revenue", "objective", "relevant", "error"),
+                               "no objective"),
+    "relevant: unknown objective": ([_kpi(objective="nowhere")], ("net_revenue", "objective", "relevant", "error"),
+                                    "unknown objective 'nowhere'"),
+    "time_bound: no grain": ([_kpi(grains=[])], ("net_revenue", "grains", "time_bound", "error"), "no grain"),
+    "time_bound: target without period": ([_kpi(grains=["day", "week"])],
+                                          ("net_revenue", "grains", "time_bound", "error"),
+                                          "month, quarter or year grain"),
+    "owner: no owner": ([_without("owner")], ("net_revenue", "owner", "owner", "error"), "no owner"),
+    "owner: owner without unit or person": ([_kpi(owner={})], ("net_revenue", "owner", "owner", "error"),
+                                            "an owner needs"),
+    "weights: not 100": ([_kpi(weights={"DIV-SALES": 60})], ("net_revenue", "weights", "weights", "error"),
+                         "sum to 60, not 100"),
+    "focus: more than 7 weighted": ([_kpi(f"kpi_{i}", weights={"DIV-SALES": 12.5}) for i in range(8)],
+                                    ("kpi_0", "weights", "focus", "warning"), "8 KPIs weighted for DIV-SALES"),
+    "cycle: derived KPIs": ([_kpi(), _derived("a_kpi", "b_kpi + net_revenue"), _derived("b_kpi", "2 * a_kpi")],
+                            ("a_kpi", "measure.formula", "cycle", "error"), "a_kpi -> b_kpi -> a_kpi"),
+}
+
+
+@pytest.mark.parametrize("case", list(SINGLE_RULE_CATALOGS), ids=list(SINGLE_RULE_CATALOGS))
+def test_each_rule_alone(tmp_path: Path, project: Path, case: str) -> None:
+    kpis, expected, reason = SINGLE_RULE_CATALOGS[case]
+    findings = _lint(tmp_path, project, *kpis)
+    assert [(f.item_id, f.field, f.rule, f.severity) for f in findings] == [expected], [str(f) for f in findings]
+    finding = findings[0]
+    assert reason in finding.reason
+    # the text names file, KPI id, field, reason and rule; the dict carries them for the quality report
+    text = str(finding)
+    assert all(part in text for part in ("c.yml", expected[0], expected[1], reason, f"[{expected[2]}]"))
+    row = finding.as_dict()
+    assert (row["kpi_id"], row["field"], row["rule"], row["message"]) == (expected[0], expected[1], expected[2],
+                                                                          finding.reason)
+
+
+def test_the_rules_are_the_issue_s_rules() -> None:
+    from quality.catalog.lint import RULES
+
+    covered = {case.split(":")[0] for case in SINGLE_RULE_CATALOGS} | {"achievable", "duplicate", "valid"}
+    assert covered == set(RULES)
+
+
+def test_duplicate_kpi_id_alone(tmp_path: Path, project: Path) -> None:
+    _write(tmp_path / "catalog", "a.yml", _doc(_kpi()))
+    _write(tmp_path / "catalog", "b.yml", {"kpis": [_kpi()]})
+    findings = lint_catalog(tmp_path / "catalog", project)
+    assert [(f.file, f.item_id, f.field, f.rule, f.severity) for f in findings] == [
+        ("b.yml", "net_revenue", "id", "duplicate", "error")]
+    assert "duplicate KPI id (also in a.yml)" in findings[0].reason
+
+
+def test_duplicate_objective_id_alone(tmp_path: Path, project: Path) -> None:
+    _write(tmp_path / "catalog", "a.yml", _doc(_kpi()))
+    _write(tmp_path / "catalog", "b.yml", {"objectives": [
+        {"id": "grow", "name": "Grow", "description": "Grow revenue 12 % a year.", "owner": "DIV-SALES"}]})
+    findings = lint_catalog(tmp_path / "catalog", project)
+    assert [(f.file, f.item_id, f.field, f.rule) for f in findings] == [("b.yml", "grow", "id", "duplicate")]
+
+
+# ------------------------------------------------------------------------------------------------
+# measurable against the warehouse: DESCRIBE the model, bind the measure's SQL
+# ------------------------------------------------------------------------------------------------
+def _fact_warehouse(path: Path, *, types: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> Path:
+    from tests.kpi.fact_columns import FACT_COLUMNS
+
+    typed = {"event_date": "date", "quantity": "bigint", "gross_amount": "double", "net_amount": "double",
+             "cost_amount": "double", **(types or {})}
+    columns = [c for c in FACT_COLUMNS["fct_revenue_events"] if c not in drop]
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.fct_revenue_events ("
+                    + ", ".join(f"{c} {typed.get(c, 'varchar')}" for c in columns) + ")")
+    return path
+
+
+def test_measure_that_compiles_against_the_warehouse_has_no_finding(tmp_path: Path, project: Path) -> None:
+    warehouse = _fact_warehouse(tmp_path / "w.duckdb")
+    assert _lint(tmp_path, project, _kpi(), warehouse=warehouse) == []
+
+
+def test_measure_that_does_not_compile_against_the_warehouse(tmp_path: Path, project: Path) -> None:
+    # documented as a number in the models' YAML, but text in the warehouse: sum() cannot bind
+    warehouse = _fact_warehouse(tmp_path / "w.duckdb", types={"net_amount": "varchar"})
+    assert _lint(tmp_path, project, _kpi()) == []  # without the warehouse the catalog is fine
+    findings = _lint(tmp_path, project, _kpi(), warehouse=warehouse)
+    assert [(f.item_id, f.field, f.rule, f.severity) for f in findings] == [
+        ("net_revenue", "measure", "measurable", "error")]
+    assert "does not compile against model fct_revenue_events" in findings[0].reason
+    assert "sum" in findings[0].reason.lower()
+
+
+def test_measure_column_missing_in_the_warehouse(tmp_path: Path, project: Path) -> None:
+    warehouse = _fact_warehouse(tmp_path / "w.duckdb", drop=("net_amount",))
+    findings = _lint(tmp_path, project, _kpi(), warehouse=warehouse)
+    assert [(f.item_id, f.field, f.rule) for f in findings] == [("net_revenue", "measure.expression", "measurable")]
+    assert "unknown column 'net_amount'" in findings[0].reason and "w.duckdb" in findings[0].reason
+
+
+def test_measure_model_missing_in_the_warehouse(tmp_path: Path, project: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema marts")
+    findings = _lint(tmp_path, project, _kpi(), warehouse=warehouse)
+    assert [(f.item_id, f.field, f.rule) for f in findings] == [("net_revenue", "measure.model", "measurable")]
+
+
+def test_the_demo_catalog_compiles_against_a_built_warehouse(tmp_path: Path) -> None:
+    """Every demo measure binds against tables with the documented columns and their real types."""
+    from tests.kpi.fact_columns import FACT_COLUMNS
+
+    project = tmp_path / "dbt"
+    write_fact_models_yaml(project)
+    warehouse = tmp_path / "w.duckdb"
+    numeric = {"quantity", "gross_amount", "net_amount", "cost_amount", "order_net_amount", "first_response_seconds",
+               "resolution_hours", "csat", "score", "planned_qty", "produced_qty", "defective_qty", "good_qty",
+               "test_cases_executed", "test_cases_failed", "change_count", "quantity_on_hand", "inventory_value",
+               "hours", "headcount"}
+    flags = {"is_cancelled", "is_repeat_customer", "is_new_contract", "is_resolved", "is_complaint", "is_promoter",
+             "is_detractor", "is_delivered", "is_on_time"}
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema marts")
+        for model, columns in FACT_COLUMNS.items():
+            types = [("double" if c in numeric else "boolean" if c in flags
+                      else "date" if c.endswith("_date") or c in ("date_day",) else "varchar") for c in columns]
+            con.execute(f"create table marts.{model} (" + ", ".join(
+                f"{c} {t}" for c, t in zip(columns, types, strict=True)) + ")")
+    findings = lint_catalog(DEMO_CATALOG, project, warehouse_path=warehouse)
+    assert [f for f in findings if f.rule == "measurable"] == []
+
+
+# ------------------------------------------------------------------------------------------------
+# an invalid catalog never replaces the last valid one — through the pipeline's path
+# ------------------------------------------------------------------------------------------------
+def test_prepare_keeps_the_last_valid_compiled_catalog(tmp_path: Path, project: Path, monkeypatch, capsys) -> None:
+    """`kpi prepare` / prepare_dbt_project → write_compiled: an invalid catalog raises before anything
+    is written and before dbt parses; the compiled catalog dbt builds from stays the last valid one."""
+    import shutil
+    from types import SimpleNamespace
+
+    import pipelines.dbt_project as dbt_project
+    from pipelines.cli import EXIT_CATALOG, main
+    from quality.catalog import CatalogError
+    from quality.catalog.compiler import GENERATED_DIR, JSON_FILE, MACRO_FILE
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(DEMO_CATALOG, catalog)
+    parses: list[list[str]] = []
+
+    class FakeDbt:
+        def cli(self, args: list[str], **_: object) -> SimpleNamespace:
+            parses.append(list(args))
+            return SimpleNamespace(wait=lambda: None)
+
+    monkeypatch.setattr(dbt_project, "DBT_PROJECT_DIR", project)
+    monkeypatch.setattr(dbt_project, "get_settings", lambda: SimpleNamespace(catalog_dir=catalog))
+    monkeypatch.setattr(dbt_project, "dbt_resource", lambda: FakeDbt())
+
+    dbt_project.prepare_dbt_project(progress=lambda _: None)
+    generated = project / GENERATED_DIR
+    valid = {name: (generated / name).read_bytes() for name in (MACRO_FILE, JSON_FILE)}
+    assert parses == [["parse", "--quiet"]]
+
+    # one rule broken: net_revenue serves an objective that does not exist
+    path = catalog / "revenue.yml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("    objective: grow_revenue\n", "    objective: grow_revenu\n", 1), encoding="utf-8")
+    assert lint_catalog(catalog, project)[0].rule == "relevant"
+
+    with pytest.raises(CatalogError) as info:
+        dbt_project.prepare_dbt_project(progress=lambda _: None)
+    assert [(i.item_id, i.field) for i in info.value.issues] == [("net_revenue", "objective")]
+    assert {name: (generated / name).read_bytes() for name in valid} == valid
+    assert sorted(p.name for p in generated.iterdir()) == sorted(valid)  # no temp file left
+    assert parses == [["parse", "--quiet"]]  # dbt never parsed the invalid catalog
+
+    # the CLI says so and exits with the catalog code
+    assert main(["prepare"]) == EXIT_CATALOG
+    out = capsys.readouterr().out
+    assert "the last valid catalog stays in use" in out and "net_revenue" in out and "objective" in out
+    assert {name: (generated / name).read_bytes() for name in valid} == valid
+
+
+def test_an_invalid_measure_does_not_hide_the_other_rules(tmp_path: Path, project: Path) -> None:
+    kpi = _measure(expression="net_amount_typo")
+    kpi["description"] = "提升收入"
+    findings = _lint(tmp_path, project, kpi)
+    assert sorted((f.rule, f.field) for f in findings) == [("measurable", "measure.expression"),
+                                                           ("specific", "description")]

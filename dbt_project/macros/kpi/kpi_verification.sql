@@ -1,10 +1,15 @@
 {#-
     The trust flag (`is_verified`) of KPI values.
 
-    For now a value is verified unless the load log shows a rejected partition or quarantined rows
-    in a raw table that feeds the KPI's fact model, on a partition date inside the period (up to the
-    as-of date). The data-quality guard refines this; change it here only:
-    `kpi_unverified_days_sql()` is the one place that decides which (fact model, day) is unverified.
+    A value is verified unless a source table that feeds the KPI's fact model has a failed check on a
+    business day of the value's period (up to the as-of date): a rejected partition, quarantined rows,
+    or staleness. marts/quality/dq_source_problems places every failed source check on the business
+    days it can affect (macros/quality/dq_sources.sql says per table how); `kpi_unverified_days_sql()`
+    is the one place that maps those days onto the fact models, through the dbt graph.
+
+    Cost: dq_source_problems reads the load log from the dq_load_log table (built once per run), the
+    quarantine files only when there are any, and expands problem ranges over dim_date; nothing here
+    reads the load log's ~10k files through the staging view again.
 -#}
 
 {#- Raw source tables upstream of a model, from the dbt graph: [{source, table}] with the load log's
@@ -25,7 +30,8 @@
             {%- set src = s.source_name[4:] if s.source_name.startswith('raw_') else s.source_name -%}
             {%- set row = {'source': src, 'table_name': s.name} -%}
             {%- if row not in found -%}{%- do found.append(row) -%}{%- endif -%}
-        {%- elif node_id in graph.nodes -%}
+        {%- elif node_id in graph.nodes and 'calendar' not in (graph.nodes[node_id].fqn or []) -%}
+            {#- calendar models only read the facts' date range, not their values -#}
             {%- for dep in graph.nodes[node_id].depends_on.nodes -%}
                 {%- do _kpi_collect_sources(dep, found, seen) -%}
             {%- endfor -%}
@@ -34,7 +40,7 @@
 {%- endmacro %}
 
 
-{#- (measure_model, date_day) pairs whose data is not verified. -#}
+{#- (measure_model, date_day) pairs whose data is not verified, up to the as-of date. -#}
 {% macro kpi_unverified_days_sql() -%}
     {%- set catalog = kpi_compiled_catalog() -%}
     {%- set rows = [] -%}
@@ -48,20 +54,41 @@
         {{ kpi_rows(rows, [('measure_model', 'varchar'), ('source', 'varchar'), ('table_name', 'varchar')]) }}
     ),
 
-    problem_partitions as (
+    problems as (
         select
-            source_name as source,
-            table_name,
-            partition_date as date_day
-        from {{ ref('stg_lake_meta__load_log') }}
-        where status = 'rejected' or coalesce(rows_quarantined, 0) > 0
+            source,
+            {{ adapter.quote('table') }} as table_name,
+            first_day,
+            last_day
+        from {{ ref('dq_source_problems') }}
+        where first_day is not null
+    ),
+
+    dates as (
+        select date_day from {{ ref('dim_date') }}
+    ),
+
+    as_of as (
+        select as_of_date from {{ ref('int_kpi_as_of') }}
+    ),
+
+    model_ranges as (
+        select distinct
+            model_sources.measure_model,
+            problems.first_day,
+            least(problems.last_day, as_of.as_of_date) as last_day
+        from problems
+        inner join model_sources
+            on problems.source = model_sources.source
+            and problems.table_name = model_sources.table_name
+        cross join as_of
+        where problems.first_day <= as_of.as_of_date
     )
 
     select distinct
-        model_sources.measure_model,
-        problem_partitions.date_day
-    from problem_partitions
-    inner join model_sources
-        on problem_partitions.source = model_sources.source
-        and problem_partitions.table_name = model_sources.table_name
+        model_ranges.measure_model,
+        dates.date_day
+    from model_ranges
+    inner join dates
+        on dates.date_day between model_ranges.first_day and model_ranges.last_day
 {%- endmacro %}

@@ -1,0 +1,112 @@
+{#- Freshness of every source table against its schedule, relative to the build's as-of date.
+    Daily sources (databases and daily landing files): the latest loaded partition (rejected ones do
+    not count) may be at most `dq_daily_max_age_days` (var, default 2) days older than the as-of date.
+    The finance plan: a plan covering the as-of date's fiscal year must be loaded. -#}
+with
+
+load_log as (
+    select * from {{ ref('dq_load_log') }}
+),
+
+as_of as (
+    {#- The run's own date (var `run_date`, the partition the pipeline runs) when later than the facts'
+        as-of date: if every source stalls, the facts stop advancing and only the run date shows it. -#}
+    select
+        {%- if var('run_date', none) %}
+        greatest(cast('{{ var("run_date") }}' as date), as_of_date) as as_of_date
+        {%- else %}
+        as_of_date
+        {%- endif %}
+    from {{ ref('int_kpi_as_of') }}
+),
+
+dates as (
+    select * from {{ ref('dim_date') }}
+),
+
+plan_info as (
+    select * from {{ ref('stg_finance__plan_info') }}
+),
+
+config as (
+    {{ dq_source_tables_sql() }}
+),
+
+logged as (
+    select
+        source,
+        {{ adapter.quote('table') }} as table_name,
+        max(case when status <> 'rejected' then partition_date end) as latest_partition,
+        count(case when status = 'rejected' then 1 end) as rejected_partitions
+    from load_log
+    where partition_date is not null
+    group by source, {{ adapter.quote('table') }}
+),
+
+source_tables as (
+    select source, table_name from config
+    union
+    select source, table_name from logged
+),
+
+plan_year as (
+    select
+        as_of.as_of_date,
+        dates.fiscal_year,
+        (select count(*) from plan_info where plan_info.fiscal_year = dates.fiscal_year) > 0 as is_covered
+    from as_of
+    left join dates on dates.date_day = as_of.as_of_date
+),
+
+measured as (
+    select
+        source_tables.source,
+        source_tables.table_name,
+        coalesce(config.role, 'event') as role,
+        logged.latest_partition,
+        {{ kpi_days_between('logged.latest_partition', 'plan_year.as_of_date') }} as age_days,
+        case
+            when coalesce(config.role, 'event') = 'plan' then null
+            else coalesce(config.max_age_days, {{ dq_daily_max_age_days() }})
+        end as max_age_days,
+        plan_year.as_of_date,
+        plan_year.fiscal_year,
+        plan_year.is_covered
+    from source_tables
+    cross join plan_year
+    left join config
+        on config.source = source_tables.source
+        and config.table_name = source_tables.table_name
+    left join logged
+        on logged.source = source_tables.source
+        and logged.table_name = source_tables.table_name
+),
+
+final as (
+    select
+        source,
+        table_name as {{ adapter.quote('table') }},
+        latest_partition,
+        age_days,
+        max_age_days,
+        case
+            when role = 'plan' then case when is_covered then 'ok' else 'stale' end
+            when latest_partition is null or age_days > max_age_days then 'stale'
+            else 'ok'
+        end as status,
+        as_of_date,
+        case
+            when role = 'plan' then 'a plan for fiscal year ' || cast(fiscal_year as varchar) || ' is loaded'
+            else 'latest loaded partition at most ' || cast(max_age_days as varchar) || ' days before the as-of date'
+        end as rule,
+        case
+            when role = 'plan' and is_covered then 'plan for fiscal year ' || cast(fiscal_year as varchar) || ' loaded'
+            when role = 'plan' then 'no plan for fiscal year ' || cast(fiscal_year as varchar) || ' is loaded'
+            when latest_partition is null then 'no partition loaded'
+            else 'latest partition ' || cast(latest_partition as varchar) || ' is ' || cast(age_days as varchar)
+                || ' day(s) old on ' || cast(as_of_date as varchar)
+        end as message
+    from measured
+)
+
+select * from final
