@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -110,10 +111,11 @@ def snapshot_checkins(landing_dir: Path, lake_dir: Path, *, timezone: str,
                       now: datetime | None = None) -> CheckinLoad:
     """Read every check-in file and replace the raw snapshot atomically; quarantine bad rows."""
     loaded_at = (now or datetime.now(UTC)).astimezone(UTC)
-    batch_id = f"checkins.comments:{loaded_at:%Y%m%dT%H%M%S}:{uuid.uuid4().hex[:8]}"
+    files = sorted((Path(landing_dir) / "checkins").glob("*.csv"))
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:8]
+    batch_id = f"checkins.comments:{loaded_at:%Y%m%dT%H%M%S}:{digest}"
     good: list[dict] = []
     bad: list[dict] = []
-    files = sorted((Path(landing_dir) / "checkins").glob("*.csv"))
     for path in files:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)

@@ -21,7 +21,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from pipelines.dbt_project import MANIFEST_PATH, dbt_project
 from pipelines.locks import WAREHOUSE_POOL, warehouse_lock
-from pipelines.run_dates import as_of_of
+from pipelines.run_dates import as_of_of, run_date_of
 from pipelines.settings import get_settings
 
 _LAYER_OWNERS = {
@@ -73,7 +73,13 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource)
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     settings.export_dbt_env()
     as_of = as_of_of(context)
-    args = ["build", "--vars", json.dumps({"as_of_date": as_of.isoformat() if as_of else None})]
+    run_date = run_date_of(context)
+    dbt_vars = {
+        "as_of_date": as_of.isoformat() if as_of else None,
+        "run_date": run_date.isoformat() if run_date else None,
+        "dagster_run_id": context.run_id,
+    }
+    args = ["build", "--vars", json.dumps(dbt_vars)]
     with warehouse_lock(settings.warehouse_path, on_wait=context.log.info):
         invocation = dbt.cli(args, context=context, raise_on_error=False)
         try:
@@ -95,6 +101,24 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource)
             description="dbt build failed — nothing downstream (publish, reports, alerts) runs and the "
             "previous serving copy stays. " + failing_nodes(invocation.get_artifact("run_results.json")),
         )
+
+
+def lake_bookkeeping_specs() -> list[dg.AssetSpec]:
+    """The dbt sources that are not raw tables: extraction's own bookkeeping in the lake (load log,
+    quarantine), which every extract asset writes beside its partitions. Declared so that they sit in
+    the raw layer with their dbt description and an owner, instead of as anonymous stubs."""
+    translator = LayerTranslator()
+    return [
+        dg.AssetSpec(
+            key=translator.get_asset_key(source),
+            description=source.get("description") or source.get("source_description"),
+            group_name="raw",
+            owners=["team:data-engineering"],
+            kinds={"parquet"},
+        )
+        for source in _manifest()["sources"].values()
+        if not source["source_name"].startswith("raw_")
+    ]
 
 
 def failing_nodes(run_results: Mapping[str, Any], limit: int = 10) -> str:
