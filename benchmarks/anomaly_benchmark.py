@@ -41,8 +41,11 @@ from pipelines.analytics.evaluation import (  # noqa: E402
     match_events,
     scores_by,
 )
+from pipelines.analytics.marts import measure_segments  # noqa: E402
 
 KEYS = ["kpi_id", "org_unit_id"]
+#: measure types whose values are counts (scored by the count model, like the kpi_anomalies mart)
+COUNT_MEASURES = ("count", "count_distinct")
 
 
 @dataclass
@@ -57,6 +60,8 @@ class BenchInput:
     parents: dict[str, str | None]  # org unit -> parent (siblings)
     periods: pd.DataFrame | None = None  # kpi_id, org_unit_id, grain, period_start, period_end, actual_value
     targets: pd.DataFrame | None = None  # kpi_id, org_unit_id, grain, period_start, target_value, ...
+    #: ground-truth events that fall in the warm-up of a new series segment (see warmup_events)
+    warmup: pd.DataFrame | None = None
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -70,8 +75,9 @@ def load_warehouse(path: Path, ground_truth: Path) -> BenchInput:
     try:
         daily = con.execute(
             "select kpi_id, org_unit_id, period_start as date, actual_value as value, numerator, denominator, "
-            "is_verified from marts.kpi_actuals where grain = 'day'"
+            "is_verified, kpi_version from marts.kpi_actuals where grain = 'day'"
         ).df()
+        versions = con.execute("select * from marts.kpi_definitions").df()
         cal = con.execute("select date_day as date, is_holiday, is_workday from marts.dim_date").df()
         kpis = con.execute(
             "select kpi_id, name, direction, measure_type, unit, is_additive from marts.kpi_definitions "
@@ -91,6 +97,11 @@ def load_warehouse(path: Path, ground_truth: Path) -> BenchInput:
     finally:
         con.close()
     truth = pd.read_csv(ground_truth)
+    # as the kpi_anomalies mart: a KPI version that changes the measure starts a new series
+    segs = measure_segments(versions)
+    daily = daily.merge(segs, left_on=["kpi_id", "kpi_version"], right_on=["kpi_id", "version"], how="left")
+    daily["segment"] = daily["segment"].fillna(0).astype(int)
+    daily = daily.drop(columns=["version"])
     return BenchInput(
         name=f"warehouse {path}", daily=daily, truth=truth, calendar=cal, kpis=kpis,
         parents=dict(zip(org["org_unit_id"], org["parent_org_unit_id"], strict=True)), periods=periods,
@@ -108,11 +119,49 @@ def load_synthetic(seed: int, n_events: int) -> BenchInput:
 
 
 def present_truth(inp: BenchInput) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(events whose series exists in the data, events whose series is absent — reported apart)."""
+    """(events whose series exists in the data, events whose series is absent — reported apart).
+    Events in the warm-up of a new series segment (:func:`warmup_events`) are in neither."""
     have = inp.daily[KEYS].drop_duplicates()
-    m = inp.truth.merge(have.assign(_present=True), on=KEYS, how="left")
+    truth = inp.truth
+    if inp.warmup is not None and len(inp.warmup):
+        truth = truth[~truth["anomaly_id"].isin(inp.warmup["anomaly_id"])]
+    m = truth.merge(have.assign(_present=True), on=KEYS, how="left")
     present = m["_present"].fillna(False).astype(bool).to_numpy()
-    return inp.truth[present].reset_index(drop=True), inp.truth[~present].reset_index(drop=True)
+    return truth[present].reset_index(drop=True), truth[~present].reset_index(drop=True)
+
+
+def _keys(inp: BenchInput) -> list[str]:
+    return KEYS + ["segment"] if "segment" in inp.daily.columns else KEYS
+
+
+def warmup_events(inp: BenchInput, series: pd.DataFrame) -> pd.DataFrame:
+    """Ground-truth events that lie entirely in the warm-up of a *later* series segment — a KPI
+    version that changed the measure restarts the series in ``kpi_anomalies`` (a different formula
+    is not an anomaly), and the detector says "not enough history" until the new segment has its
+    minimum history. No detector can judge them; they are reported apart, for both detectors."""
+    if "segment" not in inp.daily.columns or not (inp.daily["segment"] > 0).any():
+        return inp.truth.iloc[0:0]
+    data = inp.daily.merge(series, on=KEYS)
+    data = data[data["segment"] > 0]
+    if data.empty:
+        return inp.truth.iloc[0:0]
+    directions = dict(zip(inp.kpis["kpi_id"], inp.kpis["direction"], strict=True))
+    res = detect_frame(data, keys=_keys(inp), date_col="date", value_col="value", freq="D", direction=directions,
+                       calendar=inp.calendar, numerator_col="numerator", denominator_col="denominator",
+                       counts=_counts(inp))
+    pts = res.points()
+    seg = pts.groupby(_keys(inp)).agg(seg_start=("date", "min")).reset_index()
+    judged = pts[pts["status"].isin(["ok", "anomaly"])].groupby(_keys(inp)).agg(first_judged=("date", "min"))
+    seg = seg.merge(judged.reset_index(), on=_keys(inp), how="left")
+    seg["first_judged"] = seg["first_judged"].fillna(pd.Timestamp.max)
+    t = inp.truth.merge(seg, on=KEYS)
+    s_, e_ = pd.to_datetime(t["start_date"]), pd.to_datetime(t["end_date"])
+    inside = (s_ >= t["seg_start"]) & (e_ < t["first_judged"])
+    return inp.truth[inp.truth["anomaly_id"].isin(t.loc[inside, "anomaly_id"])].reset_index(drop=True)
+
+
+def _counts(inp: BenchInput) -> dict[str, bool]:
+    return {k: m in COUNT_MEASURES for k, m in zip(inp.kpis["kpi_id"], inp.kpis["measure_type"], strict=True)}
 
 
 def select_series(inp: BenchInput) -> pd.DataFrame:
@@ -145,8 +194,9 @@ def run_detector(inp: BenchInput, series: pd.DataFrame, detector: str,
     data = inp.daily.merge(series, on=KEYS)
     directions = dict(zip(inp.kpis["kpi_id"], inp.kpis["direction"], strict=True))
     t0 = time.perf_counter()
-    res = detect_frame(data, keys=KEYS, date_col="date", value_col="value", freq="D", direction=directions,
-                       calendar=inp.calendar, params=params, detector=detector)
+    res = detect_frame(data, keys=_keys(inp), date_col="date", value_col="value", freq="D", direction=directions,
+                       calendar=inp.calendar, params=params, detector=detector, numerator_col="numerator",
+                       denominator_col="denominator", counts=_counts(inp))
     return res.flags, res.events, time.perf_counter() - t0
 
 
@@ -166,6 +216,8 @@ def evaluate(inp: BenchInput, series: pd.DataFrame, detector: str, params: Detec
         "seconds": secs,
         "series": int(len(series)),
         "absent_events": absent.astype(str).to_dict("records"),
+        "warmup_events": (inp.warmup if inp.warmup is not None else inp.truth.iloc[0:0]).astype(str)
+        .to_dict("records"),
         "missed": tm.loc[~tm["found"], ["anomaly_id", "kpi_id", "org_unit_id", "kind", "start_date", "end_date",
                                         "magnitude"]].astype(str).to_dict("records"),
         "false_alarms": dm.loc[dm["is_false_alarm"], KEYS + ["start_date", "end_date", "kind", "score"]]
@@ -208,6 +260,7 @@ def pooled(results: list[dict]) -> dict:
         "seconds": sum(r["seconds"] for r in results),
         "series": sum(r["series"] for r in results),
         "absent_events": [e for r in results for e in r.get("absent_events", [])],
+        "warmup_events": [e for r in results for e in r.get("warmup_events", [])],
     }
 
 
@@ -239,6 +292,13 @@ def markdown_report(report: dict) -> str:
     if det.get("absent_events"):
         ids = ", ".join(f"{e['anomaly_id']} ({e['kpi_id']} @ {e['org_unit_id']})" for e in det["absent_events"])
         md.append(f"Not scored — the series is absent from the data: {ids}.\n")
+    if det.get("warmup_events"):
+        ids = ", ".join(f"{e['anomaly_id']} ({e['kpi_id']} @ {e['org_unit_id']}, {e['start_date']})"
+                        for e in det["warmup_events"])
+        md.append("Not scored — in the warm-up of a new series segment (a KPI version changed the measure, "
+                  f"the series restarts as in `kpi_anomalies`; nothing is judged before its minimum history): {ids}. "
+                  "Counted as misses, the detector's recall would be "
+                  f"{det['overall']['found']}/{det['overall']['true_events'] + len(det['warmup_events'])}.\n")
     cols = ["detector", "true_events", "found", "detected_events", "false_alarms", "precision", "recall", "f1"]
     md.append(_table([{"detector": "robust (this project)", **det["overall"]},
                       {"detector": "baseline mean ± 3σ (14)", **base["overall"]}], cols))
@@ -290,6 +350,8 @@ def write_outputs(report: dict, out_dir: Path, stem: str) -> tuple[Path, Path]:
 def run(inputs: list[BenchInput], source: str, command: str, with_forecast: bool = True) -> dict:
     det_res, base_res, fc_inputs = [], [], []
     for inp in inputs:
+        series = select_series(inp)
+        inp.warmup = warmup_events(inp, series)
         series = select_series(inp)
         det_res.append(evaluate(inp, series, "robust"))
         base_res.append(evaluate(inp, series, "baseline"))

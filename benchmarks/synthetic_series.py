@@ -14,11 +14,12 @@ volumes (scale 1.0), without writing any file:
 * ``quality_pass_rate`` (6 production lines): good / produced over Poisson production runs;
 * ``bugs_reported`` (6 R&D teams): Poisson counts.
 
-Anomalies follow the demo's rules (``pipelines/demo/anomalies.py``): windows start after 90 days,
-keep 3 days clear of holidays and adjusted working days and 28 days clear of each other; spikes
-(+80 %..+300 %) and dips (−50 %..−80 %) last one working day off the month-end push; dropouts (−100 %)
-1–3 working days; level shifts (±30 %..60 %, pass rate always down) 7–21 days. Inside a window the
-value is the expected one × (1 + magnitude), without day noise.
+Anomalies are planned by the demo generator's own planner (``pipelines.demo.anomalies.plan_anomalies``,
+on the same calendar and volumes): windows start after 90 days, keep 3 days clear of holidays and
+adjusted working days and 28 days clear of each other, and every event is detectable in its series
+at a stated signal-to-noise (4.5 σ for one day, 6 σ cumulated for a shift — see
+``pipelines/demo/README.md``). Inside a window the value is the expected one × (1 + magnitude),
+without day noise (complaints rounded like the service-desk generator).
 
 Period actuals (month, quarter, year) are computed from the underlying events (sums, Σ numerator /
 Σ denominator, the period's own 90th percentile), like ``kpi_actuals``; targets are set around the
@@ -171,58 +172,20 @@ def _noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float = 0.08
 # --- anomaly plan ------------------------------------------------------------------------------------
 
 
-def plan_events(cal: pd.DataFrame, rng: np.random.Generator, n_events: int) -> pd.DataFrame:
-    n = len(cal)
-    first, last = 90, n - 1 - 7
-    special = (cal["is_holiday"] | cal["is_adjusted_workday"]).to_numpy()
-    near = np.zeros(n, dtype=bool)
-    for s in range(-3, 4):
-        idx = np.arange(n) + s
-        ok = (idx >= 0) & (idx < n)
-        near[ok] |= special[idx[ok]]
-    dte = cal["days_to_month_end"].to_numpy()
-    push = (dte <= 3) | (cal["is_quarter_end_month"].to_numpy() & (dte <= 7))
-    work = cal["is_workday"].to_numpy()
-    shares = np.array([s for *_, s in EVENT_MIX])
-    raw = n_events * shares / shares.sum()
-    quotas = np.floor(raw).astype(int)
-    for i in np.argsort(-(raw - quotas))[: n_events - quotas.sum()]:
-        quotas[i] += 1
-    taken: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    rows = []
-    for (kpi, kinds, _), quota in zip(EVENT_MIX, quotas, strict=True):
-        teams = TEAMS[kpi]
-        for _ in range(quota):
-            for _attempt in range(500):
-                team = teams[int(rng.integers(len(teams)))]
-                kind = kinds[int(rng.integers(len(kinds)))]
-                length = int(rng.integers(7, 22)) if kind == "level_shift" else (
-                    int(rng.integers(1, 4)) if kind == "dropout" else 1)
-                start = int(rng.integers(first, last - length + 2))
-                end = start + length - 1
-                if near[start: end + 1].any():
-                    continue
-                if kind != "level_shift" and (not work[start: end + 1].all() or push[start: end + 1].any()):
-                    continue
-                spans = taken.setdefault((kpi, team), [])
-                if any(start <= e + 28 and end >= s - 28 for s, e in spans):
-                    continue
-                if kind == "spike":
-                    mag = rng.uniform(0.8, 3.0)
-                elif kind == "dip":
-                    mag = -rng.uniform(0.5, 0.8)
-                elif kind == "dropout":
-                    mag = -1.0
-                else:
-                    sign = -1.0 if kpi == "quality_pass_rate" or rng.random() < 0.5 else 1.0
-                    mag = sign * rng.uniform(0.3, 0.6)
-                spans.append((start, end))
-                rows.append((start, kpi, team, kind, end, round(float(mag), 2)))
-                break
-    rows.sort()
-    dates = cal["date"].dt.date.to_numpy()
+def plan_events(cal: pd.DataFrame, seed: int, n_events: int, scale: float = 1.0) -> pd.DataFrame:
+    """The demo generator's own planner (``pipelines.demo.anomalies.plan_anomalies``): the same
+    windows, kinds and volume-aware (detectable) magnitudes, on the same calendar and volumes."""
+    from pipelines.demo.anomalies import plan_anomalies
+    from pipelines.demo.business_calendar import Calendar, load_holidays
+
+    holidays = load_holidays(HOLIDAYS_CSV)
+    start, end = cal["date"].iloc[0].date(), cal["date"].iloc[-1].date()
+    demo_cal = Calendar(start, end, holidays)
+    default_cal = Calendar(DEFAULT_START, DEFAULT_END, holidays)
+    plan = plan_anomalies(demo_cal, seed, n_events, scale=scale, default_cal=default_cal)
     return pd.DataFrame(
-        [(f"A{i:03d}", k, t, kind, dates[s], dates[e], m) for i, (s, k, t, kind, e, m) in enumerate(rows, 1)],
+        [(a.anomaly_id, a.kpi_id, a.org_unit_id, a.kind, demo_cal.date_of(a.start), demo_cal.date_of(a.end),
+          a.magnitude) for a in plan.anomalies],
         columns=["anomaly_id", "kpi_id", "org_unit_id", "kind", "start_date", "end_date", "magnitude"],
     )
 
@@ -247,7 +210,7 @@ def make_dataset(seed: int, *, start: date = DEFAULT_START, end: date = DEFAULT_
     rng = np.random.default_rng(seed)
     cal = load_calendar(start, end)
     n = len(cal)
-    truth = plan_events(cal, rng, n_events)
+    truth = plan_events(cal, seed, n_events, scale)
     dates = cal["date"].to_numpy()
     daily: list[pd.DataFrame] = []
 
@@ -281,7 +244,13 @@ def make_dataset(seed: int, *, start: date = DEFAULT_START, end: date = DEFAULT_
     p = np.array([t[4] for t in SERVICE])[:, None]
     complaints = rng.binomial(tickets, np.broadcast_to(p, tickets.shape))
     cfac = _factors(truth, "complaint_rate", teams, cal)
-    complaints = np.where(np.isnan(cfac), complaints, np.round(tickets * p * np.nan_to_num(cfac))).astype(np.int64)
+    # as the service-desk generator: single days and dropouts rounded towards the anomaly, level
+    # shifts rounded at random (unbiased over the window)
+    x = tickets * p * np.nan_to_num(cfac)
+    shift = _factors(truth[truth["kind"] == "level_shift"], "complaint_rate", teams, cal)
+    injected = np.where(~np.isnan(shift), np.floor(x + rng.random(x.shape)),
+                        np.where(np.nan_to_num(cfac) > 1, np.ceil(x), np.floor(x)))
+    complaints = np.where(np.isnan(cfac), complaints, np.minimum(injected, tickets)).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(tickets > 0, complaints / tickets, np.nan)
     add_daily("complaint_rate", teams, rate, complaints.astype(float), tickets.astype(float))

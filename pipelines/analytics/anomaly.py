@@ -31,12 +31,25 @@ Algorithm (the full description with the reasoning is in ``docs/anomaly_detectio
    influence stays bounded), separately for working days and days off (their volumes differ), floored
    at ``min_scale``. ``score = (z − expected) / scale``; band = ``expected ± threshold × scale``
    mapped back to the KPI's unit.
-4. **Flags.** ``|score| ≥ threshold`` → *spike* / *dip*. A run of near-zero values whose probability
-   under the zero rate at that weekday is below ``dropout_alpha`` → *dropout*. A two-sided CUSUM of
-   clipped scores above ``cusum_h`` → *level shift*: points that feed an open CUSUM are held back from
-   training; after ``shift_accept`` flagged points the held-back points become the new level (flags
-   stop); a return to the old level within ``revert_window`` points restores it silently and ends the
-   event. Count-like series use ``count_threshold_factor`` × the thresholds.
+
+   **Count model** (ratios of integer counts given with their numerator and denominator —
+   complaints / tickets, good / produced units — and series marked as counts, e.g. bugs): the score
+   is instead a calibrated Poisson z-score of the *count* — the numerator, or the denominator minus
+   it when the rate is mostly above ½ (the defects behind a 98 % pass rate) — against its expected
+   value ``exposure × level × weekday factor × day-of-month (or holiday) factor``, every factor a
+   ratio of sums over the same clean points as above (:func:`count_z`: the signed root of the Poisson
+   deviance with a continuity correction, divided by √ of the over-dispersion estimated from recent
+   clean points). Two complaints more than the usual three is noise; nine more is not.
+4. **Flags.** ``|score| ≥ threshold`` (4) → *spike* / *dip*. A run of near-zero values whose
+   probability — the zero rate at that weekday, or ``exp(−expected count)`` for counts — is below
+   ``dropout_alpha`` → *dropout*. A two-sided CUSUM of
+   clipped scores (for counts: plain deviance residuals) above ``cusum_h`` → *level shift*: points
+   that feed an open CUSUM are held back from training; an alarm ends after ``alarm_quiet`` points
+   in a row without a flag; after ``shift_accept`` flagged points, the last ``accept_run`` of them in
+   a row, the alarm's points become the new level (flags stop); a return to the old level within
+   ``revert_window`` points — one clear point, or a sequential likelihood-ratio test reaching
+   ``revert_llr`` — restores it silently and ends the event. Count-like series outside the count
+   model use ``count_threshold_factor`` × the thresholds.
 5. **What trains the band**: points judged normal (and an accepted shift's points); never flagged
    points, the exclusion calendar, missing values; holidays train only the holiday history.
 6. **Not enough history**: until ``min_history`` clean ordinary points exist (56 for daily series:
@@ -86,13 +99,13 @@ K_SPIKE, K_DIP, K_SHIFT, K_DROPOUT = range(4)
 # ---------------------------------------------------------------------------------------------
 
 #: Defaults that depend on the frequency family: daily, weekly, everything else.
-_FREQ_DEFAULTS: dict[str, dict[str, int]] = {
-    "D": dict(min_history=56, level_window=14, scale_window=112, shift_accept=7, shift_min_length=5,
-              revert_window=42, gap=2, dropout_accept=28),
+_FREQ_DEFAULTS: dict[str, dict[str, float]] = {
+    "D": dict(min_history=56, level_window=28, scale_window=112, shift_accept=7, shift_min_length=5,
+              revert_window=42, gap=2, dropout_accept=28, cusum_h=8.0),
     "W": dict(min_history=8, level_window=6, scale_window=52, shift_accept=4, shift_min_length=3,
-              revert_window=8, gap=1, dropout_accept=6),
+              revert_window=8, gap=1, dropout_accept=6, cusum_h=10.0),
     "other": dict(min_history=8, level_window=6, scale_window=24, shift_accept=3, shift_min_length=3,
-                  revert_window=12, gap=0, dropout_accept=4),
+                  revert_window=12, gap=0, dropout_accept=4, cusum_h=10.0),
 }
 
 
@@ -108,13 +121,14 @@ class DetectorParams:
     season_length: int | None = None
     #: deviations from the level per seasonal position kept for the profile (26 weeks, daily).
     season_cycles: int = 26
-    #: clean points the level is the median of (D 14, W 6).
+    #: clean points the level is the robust location of (D 28, W 6).
     level_window: int | None = None
     #: residuals the scale is computed from (D 112, W 52).
     scale_window: int | None = None
-    #: CUSUM reference (in scale units) and decision interval; scores are clipped to ±score_clip.
+    #: CUSUM reference (in scale units) and decision interval (D 8, else 10); scores are clipped to
+    #: ±score_clip.
     cusum_k: float = 0.75
-    cusum_h: float = 10.0
+    cusum_h: float | None = None
     score_clip: float = 3.0
     #: flagged points of a sustained shift after which the new level is learned (D 7, W 4).
     shift_accept: int | None = None
@@ -124,8 +138,15 @@ class DetectorParams:
     dropout_accept: int | None = None
     #: points after a learned shift during which a return to the old level is restored silently.
     revert_window: int | None = None
+    #: after a learned shift, a return to the old level is accepted when the log likelihood ratio
+    #: old vs learned level, accumulated over the points since (like a CUSUM), reaches this.
+    revert_llr: float = 6.0
     #: points held back while a CUSUM is open; reaching it commits them as normal.
     pending_max: int = 48
+    #: an alarm (sustained deviation) ends after this many judged points in a row without a flag.
+    alarm_quiet: int = 3
+    #: a shift is learned only while its last this-many points are flagged (it is still going on).
+    accept_run: int = 3
     #: day-of-month buckets (daily series): the last N days of a month — calendar days
     #: (``month_end_basis="calendar"``) or working days (``"workday"``, plus a bucket for days off
     #: among the last N calendar days) — and the first M working days; quarter-end months get their
@@ -169,12 +190,26 @@ class DetectorParams:
     #: a point whose recent level window is at least this share zeros is "sparse": not judged (an
     #: intermittent series — a few contracts a month — has no meaningful band at this frequency).
     max_zero_share: float = 0.5
+    #: count model: "auto" scores ratios of integer counts (given numerator and denominator) and the
+    #: series marked as counts on Poisson z-scores of the count; "off" never.
+    count_model: str = "auto"
+    #: the count model's over-dispersion factor (variance / Poisson variance, estimated from recent
+    #: clean points) is kept within [1, this].
+    count_max_dispersion: float = 25.0
+    #: continuity correction of the count z-scores the CUSUM accumulates (single points use ½).
+    count_cusum_correction: float = 0.0
+    #: the CUSUM decision interval of count-model series is cusum_h × this.
+    count_cusum_factor: float = 1.0
+    #: |z| at or above which a single count is an anomaly (None: ``threshold``).
+    count_model_threshold: float | None = None
 
     def resolved(self, freq: str) -> DetectorParams:
         fam = freq_family(freq)
         d = _FREQ_DEFAULTS.get(fam, _FREQ_DEFAULTS["other"])
         updates = {k: v for k, v in d.items() if getattr(self, k) is None}
         out = replace(self, **updates)
+        if out.count_model not in ("auto", "off"):
+            raise ValueError(f"params.count_model must be auto or off, got {out.count_model!r}")
         if out.transform not in ("auto", "asinh", "linear"):
             raise ValueError(f"params.transform must be auto, asinh or linear, got {out.transform!r}")
         if out.threshold <= 0 or out.cusum_h <= 0:
@@ -341,6 +376,9 @@ def detect_panel(
     params: DetectorParams | None = None,
     labels: Sequence[str] | None = None,
     units: Sequence[str] | None = None,
+    numerator: np.ndarray | None = None,
+    denominator: np.ndarray | None = None,
+    counts: bool | Sequence[bool] = False,
 ) -> PanelDetection:
     """Detect anomalies in S series aligned on the same dates (``values`` shape (S, T); NaN = missing).
 
@@ -348,6 +386,9 @@ def detect_panel(
     exclusion calendar; ``target`` (per point, in the KPI's unit at this frequency, e.g. the month's
     target ÷ days for an additive daily KPI) makes severity speak in attainment terms;
     ``target_low``/``target_high`` give the range of ``target_range`` KPIs (impact).
+    ``numerator``/``denominator`` (S, T) of a ratio KPI, and ``counts`` (one flag, or one per series:
+    the values are counts, e.g. a ``count`` KPI) switch on the count model (``params.count_model``):
+    such series are scored on Poisson z-scores of the count given its expected rate × exposure.
     """
     vals = np.array(values, dtype=float, copy=True)
     if vals.ndim == 1:
@@ -374,7 +415,13 @@ def detect_panel(
     t_lo = _broadcast(target_low, (s_n, t_n), "target_low", np.nan)
     t_hi = _broadcast(target_high, (s_n, t_n), "target_high", np.nan)
 
-    out = _run(vals, cal, p, excl)
+    num = None if numerator is None else _broadcast(numerator, (s_n, t_n), "numerator", np.nan)
+    den = None if denominator is None else _broadcast(denominator, (s_n, t_n), "denominator", np.nan)
+    flags = np.asarray([counts] * s_n if isinstance(counts, bool | np.bool_) else list(counts), dtype=bool)
+    if flags.shape != (s_n,):
+        raise ValueError(f"counts must be one flag or one per series ({s_n}), got {flags.shape}")
+    cin = count_input(vals, num, den, flags, p.count_model)
+    out = _run(vals, cal, p, excl, cin)
     expected, lower, upper, score, status, flag, near_zero, alarm, events, event_end = out
 
     # ---- kinds, impact, severity (vectorised after the causal loop) ----------------------------
@@ -438,9 +485,156 @@ def _severity(score: np.ndarray, vals: np.ndarray, expected: np.ndarray, tgt: np
     return np.where(flag, sev, -1).astype(np.int8)
 
 
-def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.ndarray):  # noqa: C901
+# ---------------------------------------------------------------------------------------------
+# The count model
+# ---------------------------------------------------------------------------------------------
+
+
+def count_z(x: np.ndarray, mu: np.ndarray, correction: float = 0.5) -> np.ndarray:
+    """Calibrated z-score of a count ``x`` against a Poisson mean ``mu``: the signed root of the
+    Poisson deviance, with a continuity correction of ½ towards ``mu``. Within ≈ 0.2 of the exact
+    (conservative) tail's normal quantile for ``mu`` ≥ 0.5 — a count of 12 where 2.5 are expected
+    scores 4.1 (P(X ≥ 12) = 1.3·10⁻⁵), where a Gaussian z would say 6.0. ``correction=0`` gives the
+    plain deviance residual (mean ≈ 0, variance ≈ 1: what the CUSUM accumulates)."""
+    x = np.asarray(x, dtype=float)
+    mu = np.asarray(mu, dtype=float)
+    cc = correction
+    xc = np.where(x > mu, np.maximum(x - cc, mu), np.where(x < mu, np.minimum(x + cc, mu), x))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dev = np.where(xc > 0, xc * np.log(xc / mu), 0.0) - (xc - mu)
+    return np.sign(x - mu) * np.sqrt(2.0 * np.maximum(dev, 0.0))
+
+
+def count_quantile(mu: np.ndarray, z: np.ndarray | float, phi: np.ndarray | float = 1.0) -> np.ndarray:
+    """Approximate quantile of an over-dispersed Poisson count at normal quantile ``z``
+    (Cornish-Fisher: ``mu + z·√(φ·mu) + φ·(z² − 1)/6``), at least 0."""
+    z = np.asarray(z, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.maximum(mu + z * np.sqrt(phi * mu) + phi * (z * z - 1.0) / 6.0, 0.0)
+
+
+@dataclass
+class CountInput:
+    """Which series are scored as counts, and their counts and exposures (arrays (S, T)).
+
+    A ratio of counts (``numerator ≤ denominator``, both integers: complaints / tickets, good /
+    produced units) is scored on its *minority* count — the numerator, or the denominator minus
+    the numerator when the rate is mostly above ½ (defects behind a 98 % pass rate) — with the
+    denominator as exposure; a count KPI (bugs) on the value itself with exposure 1. ``k`` maps a
+    rate back to the KPI's unit (value = k · numerator / denominator, e.g. 100 for percent)."""
+
+    is_count: np.ndarray  # (S,) bool
+    x: np.ndarray  # (S, T) the count scored (NaN for other series)
+    n: np.ndarray  # (S, T) its exposure
+    k: np.ndarray  # (S,) value = k · rate
+    flip: np.ndarray  # (S,) the count is denominator − numerator
+
+    @staticmethod
+    def none(s_n: int, t_n: int) -> CountInput:
+        return CountInput(np.zeros(s_n, dtype=bool), np.full((s_n, t_n), np.nan), np.full((s_n, t_n), np.nan),
+                          np.ones(s_n), np.zeros(s_n, dtype=bool))
+
+    def to_value(self, mu: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Expected count and its band → the KPI's unit (a flipped count turns the band over)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r, r_lo, r_hi = mu / n, lo / n, hi / n
+        k, f = self.k, self.flip
+        e = np.where(f, k * (1.0 - r), k * r)
+        lower = np.where(f, k * (1.0 - r_hi), k * r_lo)
+        upper = np.where(f, k * (1.0 - r_lo), k * r_hi)
+        return e, lower, upper
+
+
+def _is_integer(a: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.isnan(a) | (np.abs(a - np.round(a)) < 1e-6)
+
+
+def count_input(values: np.ndarray, numerator: np.ndarray | None, denominator: np.ndarray | None,
+                counts: np.ndarray, mode: str) -> CountInput:
+    """Decide per series whether it is scored as counts (see :class:`CountInput`): ``mode`` "off"
+    never; "auto" for ratios of integer counts (numerator ≤ denominator on every point) and for the
+    series flagged in ``counts`` whose values are non-negative integers."""
+    s_n, t_n = values.shape
+    out = CountInput.none(s_n, t_n)
+    if mode == "off":
+        return out
+    valid = ~np.isnan(values)
+    if numerator is not None and denominator is not None:
+        num = np.asarray(numerator, dtype=float)
+        den = np.asarray(denominator, dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pts_ok = np.isfinite(num) & np.isfinite(den) & (den > 0) & (num >= 0) & (num <= den)
+            ratio_ok = (np.all(~valid | pts_ok, axis=1) & np.all(_is_integer(np.where(valid, num, np.nan)), axis=1)
+                        & np.all(_is_integer(np.where(valid, den, np.nan)), axis=1) & (valid.sum(axis=1) > 0))
+            share = np.where(valid & pts_ok, num / den, np.nan)
+            med = nanmedian_last(share)
+            flip = ratio_ok & (med > 0.5)
+            kk = np.where(valid & pts_ok & (num > 0), values / share, np.nan)
+            k = nanmedian_last(kk)
+        k = np.where(np.isfinite(k) & (k != 0), k, 1.0)
+        x = np.where(flip[:, None], den - num, num)
+        out.is_count = ratio_ok.copy()
+        out.x = np.where(ratio_ok[:, None] & valid, x, np.nan)
+        out.n = np.where(ratio_ok[:, None] & valid, den, np.nan)
+        out.k = np.where(ratio_ok, k, 1.0)
+        out.flip = flip
+    plain = np.asarray(counts, dtype=bool) & ~out.is_count
+    if plain.any():
+        with np.errstate(invalid="ignore"):
+            ints = np.all(_is_integer(values), axis=1) & np.all(~valid | (values >= 0), axis=1)
+        plain &= ints
+        out.is_count = out.is_count | plain
+        out.x = np.where(plain[:, None] & valid, values, out.x)
+        out.n = np.where(plain[:, None] & valid, 1.0, out.n)
+    return out
+
+
+def _count_factor(x: np.ndarray, e: np.ndarray, cut: float = 4.0) -> np.ndarray:
+    """(S,) ratio of counts to expected counts over the last axis — a day-of-month or holiday
+    effect of the count model — robustly: points more than ``cut`` count-z from the median
+    ratio are left out (one learned anomaly among a bucket's few points would dominate a plain ratio
+    of sums), then the ratio of sums, shrunk to 1 by half an event."""
+    ok = np.isfinite(x) & np.isfinite(e) & (e > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(ok, (x + 0.5) / (e + 0.5), np.nan)
+        med = nanmedian_last(ratio)
+        med = np.where(np.isfinite(med), med, 1.0)
+        keep = ok & (np.abs(count_z(np.where(ok, x, 0.0), np.where(ok, e, 1.0) * med[:, None])) <= cut)
+        num = np.sum(np.where(keep, x, 0.0), axis=-1)
+        den = np.sum(np.where(keep, e, 0.0), axis=-1)
+    return (num + 0.5) / (den + 0.5)
+
+
+def _count_profile(px: np.ndarray, pe: np.ndarray, n_pos: int, weekday_cols: np.ndarray) -> np.ndarray:
+    """(S, n_pos + 2) multiplicative seasonal factors of the count model: per position the ratio
+    of its counts to their expected counts at the level of their time (shrunk to 1 by half an event),
+    centred on the median position; column n_pos = the median working-day factor (adjusted working
+    days), n_pos + 1 = 1 (pseudo points)."""
+    s_n = px.shape[0]
+    if n_pos == 1:
+        return np.ones((s_n, 3))
+    num = np.nansum(px, axis=2)
+    den = np.nansum(pe, axis=2)
+    raw = np.where(den > 0, (num + 0.5) / (den + 0.5), np.nan)
+    ref = nanmedian_last(raw)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prof = raw / ref[:, None]
+    prof = np.where(np.isfinite(prof) & (prof > 0), prof, 1.0)
+    extra = nanmedian_last(prof[:, weekday_cols])
+    return np.concatenate([prof, extra[:, None], np.ones((s_n, 1))], axis=1)
+
+
+def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.ndarray,  # noqa: C901
+         cin: CountInput | None = None):
     """The causal loop over time, vectorised over series. Returns per-point arrays."""
     s_n, t_n = vals.shape
+    if cin is None:
+        cin = CountInput.none(s_n, t_n)
+    is_cnt = cin.is_count
+    any_cnt = bool(is_cnt.any())
+    CX, CN = cin.x, cin.n
     n_pos = cal.season_length
     n_buckets = int(cal.bucket.max()) if t_n else 0
     valid = ~np.isnan(vals)
@@ -462,6 +656,9 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
     # discrete, zero-inflated residuals have heavier tails than the transform can remove
     thr = np.where(countlike, p.threshold * p.count_threshold_factor, p.threshold)
     cus_h = np.where(countlike, p.cusum_h * p.count_threshold_factor, p.cusum_h)
+    # count-model series are scored on calibrated Poisson z-scores: no extra margin
+    thr = np.where(is_cnt, p.count_model_threshold if p.count_model_threshold else p.threshold, thr)
+    cus_h = np.where(is_cnt, p.cusum_h * p.count_cusum_factor, cus_h)
     c = soft * q75
     c = np.where(np.isfinite(c) & (c > 0), c, soft * amax)
     c = np.where(np.isfinite(c) & (c > 0), c, 1.0)
@@ -508,6 +705,20 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
     Co = np.full((s_n, p.scale_window), np.nan)
     Con = np.zeros(s_n, dtype=np.int64)
 
+    # count model (aligned with the buffers above, slot for slot): counts and their exposure /
+    # expected counts, so that rates are ratios of sums (the Poisson MLE), not medians of rates
+    LCx = np.full((s_n, NL), np.nan)  # level: count, exposure
+    LCn = np.full((s_n, NL), np.nan)
+    PCx = np.full((s_n, n_pos, K), np.nan)  # weekday profile: count, exposure × level at the time
+    PCe = np.full((s_n, n_pos, K), np.nan)
+    BCx = np.full((s_n, n_buckets + 1, p.bucket_history), np.nan)  # day-of-month: count, expected
+    BCe = np.full((s_n, n_buckets + 1, p.bucket_history), np.nan)
+    HCx = np.full((s_n, p.holiday_history), np.nan)  # holidays: count, exposure × level
+    HCe = np.full((s_n, p.holiday_history), np.nan)
+    Zc = np.full((s_n, p.scale_window), np.nan)  # count z-scores of clean points (over-dispersion)
+    Zcn = np.zeros(s_n, dtype=np.int64)
+    rev_q = np.full(s_n, np.nan)
+
     def day_off(pos: np.ndarray) -> np.ndarray:
         return (pos == 5) | (pos == 6) if n_pos == 7 else np.zeros(pos.shape, dtype=bool)
     n_clean = np.zeros(s_n, dtype=np.int64)
@@ -523,13 +734,21 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
     Qb = np.zeros((s_n, Q), dtype=np.int64)
     Ql = np.full((s_n, Q), np.nan)
     Qflag = np.zeros((s_n, Q), dtype=bool)
+    Qcx = np.full((s_n, Q), np.nan)
+    Qcn = np.full((s_n, Q), np.nan)
+    Qcl = np.full((s_n, Q), np.nan)
+    Qcm = np.full((s_n, Q), np.nan)
+    Qcz = np.full((s_n, Q), np.nan)
     Qn = np.zeros(s_n, dtype=np.int64)
     alarm_sign = np.zeros(s_n, dtype=np.int64)
     alarm_len = np.zeros(s_n, dtype=np.int64)
     alarm_nz = np.zeros(s_n, dtype=np.int64)
+    alarm_quiet = np.zeros(s_n, dtype=np.int64)  # judged points since the alarm's last flag
+    alarm_run = np.zeros(s_n, dtype=np.int64)  # consecutive flags of the alarm up to now
     regime_start = np.zeros(s_n, dtype=np.int64)
     rev_until = np.full(s_n, -1, dtype=np.int64)
     rev_level = np.full(s_n, np.nan)
+    rev_llr = np.zeros(s_n)  # evidence for a return to the old level (log likelihood ratio)
     rev_start = np.zeros(s_n, dtype=np.int64)
     rev_prev = np.zeros(s_n, dtype=np.int64)
     rev_sign = np.zeros(s_n, dtype=np.int64)
@@ -537,6 +756,8 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
     cur_event = np.full(s_n, -1, dtype=np.int64)
     alarm_event = np.full(s_n, -1, dtype=np.int64)
     cur_sign = np.zeros(s_n, dtype=np.int64)
+    cur_event_t0 = np.full(s_n, -1, dtype=np.int64)  # first point of the current event
+    alarm_t0 = np.full(s_n, -1, dtype=np.int64)  # first point of the alarm's event
     last_flag = np.full(s_n, -(10**9), dtype=np.int64)
     zero_run_p = np.ones(s_n)  # probability of the current run of near-zero values
     next_event = 0
@@ -574,7 +795,8 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
             dirty[rows, cols] = False
 
     def commit(rows: np.ndarray, z: np.ndarray, pos: np.ndarray, t_idx: np.ndarray, r: np.ndarray,
-               r0: np.ndarray, b: np.ndarray, lev: np.ndarray, new_level: bool = False) -> None:
+               r0: np.ndarray, b: np.ndarray, lev: np.ndarray, cx: np.ndarray, cn: np.ndarray,
+               clev: np.ndarray, cmu: np.ndarray, cz: np.ndarray, new_level: bool = False) -> None:
         """Training data. An ordinary point feeds the level and (as its deviation from the level
         of its time, ``lev``) the profile; a day-of-month point its bucket; every point the scale.
         Points of a newly learned level (``new_level``) feed the level only: everything else was
@@ -584,6 +806,9 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
         ordinary = b == 0
         ro = rows[ordinary]
         if ro.size:
+            slot = Ln[ro] % NL
+            LCx[ro, slot] = cx[ordinary]
+            LCn[ro, slot] = cn[ordinary]
             _push(Lz, Lt, Ln, ro, z[ordinary], t_idx[ordinary])
             Lpos[ro, (Ln[ro] - 1) % NL] = pos[ordinary]
             n_clean[ro] += 1
@@ -593,12 +818,23 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
             dev = z[ordinary] - lev[ordinary]
             regular = (pos[ordinary] < n_pos) & np.isfinite(dev)
             rr, cc = ro[regular], pos[ordinary][regular]
+            slot = Wn[rr, cc] % K
+            cl = (cn * clev)[ordinary][regular]
+            PCx[rr, cc, slot] = np.where(np.isfinite(cl), cx[ordinary][regular], np.nan)
+            PCe[rr, cc, slot] = cl
             _push3(Wz, Wt, Wn, rr, cc, dev[regular], t_idx[ordinary][regular])
             dirty[rr, cc] = True
         rb = rows[~ordinary]
         if rb.size:
             ok = np.isfinite(r0[~ordinary])
-            _push3(Br, Bt, Bn, rb[ok], b[~ordinary][ok], r0[~ordinary][ok], t_idx[~ordinary][ok])
+            bb = b[~ordinary][ok]
+            slot = Bn[rb[ok], bb] % Br.shape[2]
+            cm = cmu[~ordinary][ok]
+            BCx[rb[ok], bb, slot] = np.where(np.isfinite(cm), cx[~ordinary][ok], np.nan)
+            BCe[rb[ok], bb, slot] = cm
+            _push3(Br, Bt, Bn, rb[ok], bb, r0[~ordinary][ok], t_idx[~ordinary][ok])
+        okc = np.isfinite(cz)
+        _push(Zc, None, Zcn, rows[okc], cz[okc])
         ok = np.isfinite(r)
         _push(Sr, None, Sn, rows[ok], r[ok])
         off = day_off(pos)
@@ -613,7 +849,8 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
             sel = rows[Qn[rows] > j]
             sel = sel[~Qflag[sel, j]]
             commit(sel, Qz[sel, j], Qpos[sel, j], Qt[sel, j], Qr[sel, j], Qr0[sel, j], Qb[sel, j],
-                   Ql[sel, j], new_level=new_level)
+                   Ql[sel, j], Qcx[sel, j], Qcn[sel, j], Qcl[sel, j], Qcm[sel, j], Qcz[sel, j],
+                   new_level=new_level)
         Qn[rows] = 0
 
     pos_arr, hol_arr, bkt_arr = cal.position, cal.is_holiday, cal.bucket
@@ -639,10 +876,12 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
             n_b = np.minimum(Bn[:, b_t], Br.shape[2]).astype(float)
             d = np.where((n_b >= p.min_bucket_history) & np.isfinite(d), d, np.nan)
             fb = int(cal.bucket_fallback[b_t]) if b_t < len(cal.bucket_fallback) else 0
+            fb_used, fb_bucket = None, fb
             if fb > 0:  # e.g. a quarter-end without history yet: the ordinary month-end effect
                 d_fb = nanmedian_last(Br[:, fb, :])
                 n_fb = np.minimum(Bn[:, fb], Br.shape[2]).astype(float)
                 use_fb = np.isnan(d) & (n_fb >= p.min_bucket_history)
+                fb_used = use_fb
                 d = np.where(use_fb, d_fb, d)
                 n_b = np.where(use_fb, n_fb, n_b)
             bucket_known = np.isfinite(d)
@@ -653,6 +892,7 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
             d = np.zeros(s_n)
             bucket_known = np.ones(s_n, dtype=bool)
             bucket_inflation = np.ones(s_n)
+            fb_used, fb_bucket = None, 0
         # scale: robust scale of the recent one-step residuals of this day class (pooled until the
         # class has enough of them)
         sbuf = Sr
@@ -664,6 +904,40 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
         sc = robust_scale(sbuf, p.winsor)
         sc = np.where(np.isfinite(sc), np.maximum(sc, p.min_scale), np.nan) * bucket_inflation
         enough = (n_clean >= p.min_history) & np.isfinite(e_base) & np.isfinite(sc)
+        # ---- count model: expected count = exposure × level × weekday factor × day effect -------
+        x_t, n_t = CX[:, t], CN[:, t]
+        if any_cnt:
+            sfull = _count_profile(PCx, PCe, n_pos, weekday_cols)
+            lw = (Lt >= 0) & (Lt >= regime_start[:, None]) & np.isfinite(LCx) & np.isfinite(LCn)
+            sl = np.take_along_axis(sfull, Lpos, axis=1)
+            q_num = np.sum(np.where(lw, LCx, 0.0), axis=1)
+            q_den = np.sum(np.where(lw, LCn * sl, 0.0), axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                # at least half an event over the window: an all-zero history is not a zero rate
+                cq = np.where(q_den > 0, np.maximum(q_num, 0.5) / q_den, np.nan)
+            c_base = n_t * cq * sfull[:, pos_t]
+            if hol_t:
+                c_fac = _count_factor(HCx, HCe)
+            elif b_t > 0:
+                c_fac = _count_factor(BCx[:, b_t, :], BCe[:, b_t, :])
+                if fb_used is not None:
+                    c_fac = np.where(fb_used, _count_factor(BCx[:, fb_bucket, :], BCe[:, fb_bucket, :]), c_fac)
+            else:
+                c_fac = np.ones(s_n)
+            c_mu = c_base * c_fac
+            phi = np.where(Zcn >= p.min_class_history, robust_scale(Zc, p.winsor) ** 2, 1.0)
+            phi = np.clip(np.nan_to_num(phi, nan=1.0), 1.0, p.count_max_dispersion) * bucket_inflation**2
+            # a flipped count (defects behind a pass rate) moves against the value: the score follows
+            # the value (a pass-rate drop is a dip)
+            c_sign = np.where(cin.flip, -1.0, 1.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                c_z = c_sign * count_z(x_t, c_mu) / np.sqrt(phi)
+                c_zs = c_sign * count_z(x_t, c_mu, correction=p.count_cusum_correction) / np.sqrt(phi)
+            enough = np.where(is_cnt, enough & np.isfinite(c_mu) & (c_mu > 0), enough)
+        else:
+            cq = c_base = c_mu = c_z = c_zs = np.full(s_n, np.nan)
+            c_sign = np.ones(s_n)
+            phi = np.ones(s_n)
         # intermittent series (most recent values zero: a few contracts a month at team level) have
         # no meaningful daily band — their weekly series is the one to watch
         with np.errstate(invalid="ignore"):
@@ -682,13 +956,18 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
         if not hol_t and b_t > 0:
             # a day-of-month effect is learned from its first points, which are not judged (they
             # cannot be: a month-end push would look like a spike until it is known)
-            learn = v & ~ex & enough & ~bucket_known & np.isfinite(z - e_base)
+            # (not while an alarm is on: the effect would learn the anomaly)
+            learn = v & ~ex & enough & ~bucket_known & np.isfinite(z - e_base) & (alarm_sign == 0)
             lr = np.nonzero(learn)[0]
+            slot = Bn[lr, b_t] % Br.shape[2]
+            BCx[lr, b_t, slot] = np.where(np.isfinite(c_base[lr]), x_t[lr], np.nan)
+            BCe[lr, b_t, slot] = c_base[lr]
             _push3(Br, Bt, Bn, lr, np.full(lr.size, b_t), (z - e_base)[lr], np.full(lr.size, t))
             enough = enough & bucket_known
         judged = v & enough & hol_ok & ~ex & ~sparse
         with np.errstate(invalid="ignore", divide="ignore"):
             score = (z - e) / sc
+        score = np.where(is_cnt, c_z, score)
 
         # ---- return to the level before a learned shift: restore it silently ----------------
         if not hol_t:
@@ -697,14 +976,29 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
                 e_old = rev_level + p_t + d
                 with np.errstate(invalid="ignore", divide="ignore"):
                     s_old = (z - e_old) / sc
-                back = rv & (np.abs(score) >= 3.0) & (np.sign(score) == -rev_sign) & (np.abs(s_old) < 1.5)
+                    if any_cnt:
+                        mu_old = n_t * rev_q * sfull[:, pos_t] * c_fac
+                        s_old = np.where(is_cnt, c_sign * count_z(x_t, mu_old) / np.sqrt(phi), s_old)
+                # back: far from the learned level, towards the old one, and much closer to it (a
+                # high count's z-scores are sharp: "within 1.5" alone would miss a clear return) —
+                # or, for a return that is small against the noise, a sequential test: the log
+                # likelihood ratio old level vs learned level, accumulated like a CUSUM
+                with np.errstate(invalid="ignore"):
+                    inc = np.clip((score * score - s_old * s_old) / 2.0, -p.score_clip**2 / 2, p.score_clip**2 / 2)
+                rev_llr[:] = np.where(rv, np.maximum(0.0, rev_llr + np.nan_to_num(inc)), rev_llr)
+                point = (np.abs(score) >= 3.0) & ((np.abs(s_old) < 1.5) | (np.abs(s_old) < 0.25 * np.abs(score)))
+                back = rv & (np.sign(score) == -rev_sign) & (point | (rev_llr >= p.revert_llr))
                 rb = np.nonzero(back)[0]
                 if rb.size:
                     kill = Lt[rb] >= rev_start[rb, None]
                     Lt[rb] = np.where(kill, -1, Lt[rb])
                     Lz[rb] = np.where(kill, np.nan, Lz[rb])
                     regime_start[rb] = rev_prev[rb]
+                    typical_n = nanmedian_last(np.where(Lt[rb] >= 0, LCn[rb], np.nan))
                     for _ in range(3):  # the old level, as pseudo points, until real ones arrive
+                        slot = Ln[rb] % NL
+                        LCx[rb, slot] = rev_q[rb] * typical_n
+                        LCn[rb, slot] = typical_n
                         _push(Lz, Lt, Ln, rb, rev_level[rb], np.full(rb.size, max(t - 1, 0)))
                         Lpos[rb, (Ln[rb] - 1) % NL] = n_pos + 1
                     for s_i in rb:
@@ -713,16 +1007,28 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
                     rev_until[rb] = -1
                     e[rb] = e_old[rb]
                     score[rb] = s_old[rb]
+                    if any_cnt:
+                        c_mu[rb] = mu_old[rb]
+                        cq[rb] = rev_q[rb]
+                        c_base[rb] = (n_t * rev_q * sfull[:, pos_t])[rb]
                     cus_up[rb] = 0.0
                     cus_dn[rb] = 0.0
                     Qn[rb] = 0
                     alarm_sign[rb] = 0
 
         exp_y = ginv(e)
+        lo_y, hi_y = ginv(e - thr * sc), ginv(e + thr * sc)
+        if any_cnt:
+            c_lo = count_quantile(c_mu, -thr, phi)
+            c_hi = count_quantile(c_mu, thr, phi)
+            ce, clo, chi = cin.to_value(c_mu, c_lo, c_hi, n_t)
+            exp_y = np.where(is_cnt, ce, exp_y)
+            lo_y = np.where(is_cnt, clo, lo_y)
+            hi_y = np.where(is_cnt, chi, hi_y)
         known = enough & hol_ok
         expected[:, t] = np.where(known, exp_y, np.nan)
-        lower[:, t] = np.where(known, ginv(e - thr * sc), np.nan)
-        upper[:, t] = np.where(known, ginv(e + thr * sc), np.nan)
+        lower[:, t] = np.where(known, lo_y, np.nan)
+        upper[:, t] = np.where(known, hi_y, np.nan)
         score_out[:, t] = np.where(v & known & ~sparse, score, np.nan)
 
         # ---- dropout: a run of near-zero values that the history makes improbable ------------
@@ -732,6 +1038,10 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
             n_h = np.sum(~np.isnan(hist), axis=1)
             zeros_h = np.sum(ginv(hist) <= p.dropout_fraction * exp_y[:, None], axis=1)
             p0 = (zeros_h + 0.5) / (n_h + 1.0)
+            if any_cnt:
+                # a count series: the Poisson chance of a zero (or more often, if zeros were seen)
+                p0_model = np.maximum(np.exp(-c_mu / phi), zeros_h / np.maximum(n_h, 1))
+                p0 = np.where(is_cnt & ~cin.flip & np.isfinite(c_mu), p0_model, p0)
             rel = np.abs(y - exp_y) / np.maximum(np.abs(exp_y), 1e-12)
         if hol_t:  # a holiday's zeros say nothing about the feed: no dropout rule, the run waits
             dropout = np.zeros(s_n, dtype=bool)
@@ -745,17 +1055,25 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
             # holidays: judged against holiday history only; they never feed the CUSUM
             flag = big | dropout
             h_rows = np.nonzero(v & ~ex & ~flag & np.isfinite(level))[0]
+            slot = Hn[h_rows] % Hz.shape[1]
+            he = (n_t * cq)[h_rows]
+            HCx[h_rows, slot] = np.where(np.isfinite(he), x_t[h_rows], np.nan)
+            HCe[h_rows, slot] = he
             _push(Hz, None, Hn, h_rows, z[h_rows] - level[h_rows])
             next_event = _record_flags(t, flag, np.sign(np.nan_to_num(score)).astype(np.int64), near_zero,
                                        flag_out, nz_out, ev_out, cur_event, cur_sign, last_flag, p.gap,
-                                       np.full(s_n, -1, dtype=np.int64), next_event)
+                                       np.full(s_n, -1, dtype=np.int64), next_event, cur_event_t0)
             status[:, t] = np.select(
                 [~v, ex, ~enough, ~hol_ok, sparse, flag], [ST_MISSING, ST_EXCLUDED, ST_NO_HISTORY,
                                                            ST_HOLIDAY_NO_HISTORY, ST_SPARSE, ST_ANOMALY], ST_OK)
             continue
 
         # ---- CUSUM of clipped scores (sustained deviations) -------------------------------------
-        cs = np.clip(np.nan_to_num(score, nan=0.0), -p.score_clip, p.score_clip)
+        # count series accumulate the plain deviance residual: the continuity correction that keeps
+        # single-point flags honest would hide a sustained drop in a low count (0 or 1 complaint a
+        # day where 3 are expected)
+        cs_in = np.where(is_cnt, c_zs, score) if any_cnt else score
+        cs = np.clip(np.nan_to_num(cs_in, nan=0.0), -p.score_clip, p.score_clip)
         up_new = np.where(judged, np.maximum(0.0, cus_up + cs - p.cusum_k), cus_up)
         dn_new = np.where(judged, np.maximum(0.0, cus_dn - cs - p.cusum_k), cus_dn)
         opened = judged & (cus_up == 0) & (cus_dn == 0) & ((up_new > 0) | (dn_new > 0))
@@ -764,10 +1082,13 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
         new_alarm = judged & (alarm_sign == 0) & ((cus_up >= cus_h) | (cus_dn >= cus_h))
         alarm_sign[new_alarm] = np.where(cus_up[new_alarm] >= cus_dn[new_alarm], 1, -1)
         alarm_len[new_alarm] = 0
+        alarm_quiet[new_alarm] = 0
         alarm_nz[new_alarm] = 0
         in_alarm = judged & (alarm_sign != 0)
         side = np.where(alarm_sign > 0, cus_up, cus_dn)
         alarm_flag = in_alarm & (side > 0) & (cs * alarm_sign > p.cusum_k) & (rel >= p.min_relative_deviation)
+        alarm_quiet[:] = np.where(in_alarm, np.where(alarm_flag, 0, alarm_quiet + 1), alarm_quiet)
+        alarm_run[:] = np.where(alarm_flag, alarm_run + 1, 0)
         alarm_len[alarm_flag] += 1
         alarm_nz[alarm_flag & near_zero] += 1
 
@@ -779,11 +1100,14 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
         sign = np.sign(np.nan_to_num(score)).astype(np.int64)
         forced = np.where(alarm_flag & ~new_alarm, alarm_event, -1)
         next_event = _record_flags(t, flag, sign, near_zero, flag_out, nz_out, ev_out, cur_event, cur_sign,
-                                   last_flag, p.gap, forced, next_event)
+                                   last_flag, p.gap, forced, next_event, cur_event_t0)
         alarm_event[new_alarm & flag] = ev_out[new_alarm & flag, t]
+        alarm_t0[new_alarm & flag] = cur_event_t0[new_alarm & flag]
         alarm_event[new_alarm & ~flag] = -1
+        alarm_t0[new_alarm & ~flag] = -1
         late = alarm_flag & (alarm_event < 0)  # an alarm without an event takes its first flag's
         alarm_event[late] = ev_out[late, t]
+        alarm_t0[late] = cur_event_t0[late]
         alarm_out[:, t] = alarm_flag
         status[:, t] = np.select([~v, ex, ~enough, sparse, flag], [ST_MISSING, ST_EXCLUDED, ST_NO_HISTORY,
                                                                     ST_SPARSE, ST_ANOMALY], ST_OK)
@@ -795,10 +1119,13 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
         b_vec = np.full(s_n, b_t, dtype=np.int64)
         t_vec = np.full(s_n, t, dtype=np.int64)
         rw = np.nonzero(v & ~ex & (~enough | sparse))[0]  # warm-up / sparse: commit straight away
-        commit(rw, z[rw], pos_vec[rw], t_vec[rw], r[rw], r0[rw], b_vec[rw], level[rw])
+        cz_t = np.where(judged, c_z, np.nan)
+        commit(rw, z[rw], pos_vec[rw], t_vec[rw], r[rw], r0[rw], b_vec[rw], level[rw], x_t[rw], n_t[rw], cq[rw],
+               c_base[rw], cz_t[rw])
         open_cusum = (cus_up > 0) | (cus_dn > 0) | (alarm_sign != 0)
         rd = np.nonzero(judged & ~flag & ~open_cusum)[0]
-        commit(rd, z[rd], pos_vec[rd], t_vec[rd], r[rd], r0[rd], b_vec[rd], level[rd])
+        commit(rd, z[rd], pos_vec[rd], t_vec[rd], r[rd], r0[rd], b_vec[rd], level[rd], x_t[rd], n_t[rd], cq[rd],
+               c_base[rd], cz_t[rd])
         # hold back every judged point while a CUSUM is open
         hold = np.nonzero(judged & open_cusum)[0]
         if hold.size:
@@ -811,13 +1138,18 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
             j = Qn[hold]
             Qz[hold, j], Qpos[hold, j], Qt[hold, j] = z[hold], pos_t, t
             Qr[hold, j], Qr0[hold, j], Qb[hold, j], Ql[hold, j] = r[hold], r0[hold], b_t, level[hold]
+            Qcx[hold, j], Qcn[hold, j], Qcl[hold, j] = x_t[hold], n_t[hold], cq[hold]
+            Qcm[hold, j], Qcz[hold, j] = c_base[hold], cz_t[hold]
             Qflag[hold, j] = flag[hold]
             Qn[hold] += 1
         # a CUSUM back at zero: the held-back normal points were normal after all
         closed = judged & (cus_up == 0) & (cus_dn == 0) & (Qn > 0) & (alarm_sign == 0)
         commit_queue(np.nonzero(closed)[0])
-        # an alarm whose side returned to zero: the event ended without becoming the new level
-        re = np.nonzero(judged & (alarm_sign != 0) & (np.where(alarm_sign > 0, cus_up, cus_dn) == 0))[0]
+        # an alarm whose side returned to zero, or whose last points were back to normal: the event
+        # ended without becoming the new level (a clipped CUSUM would take weeks to drain, and
+        # meanwhile flag — and keep out of training — every noisy point on the alarm's side)
+        re = np.nonzero(judged & (alarm_sign != 0) & ((np.where(alarm_sign > 0, cus_up, cus_dn) == 0)
+                                                       | (alarm_quiet >= p.alarm_quiet)))[0]
         if re.size:
             commit_queue(re)
             alarm_sign[re] = 0
@@ -825,17 +1157,24 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
             cus_dn[re] = 0.0
         # a sustained shift flagged long enough: learn the new level from the held-back points
         need = np.where(alarm_nz * 2 > alarm_len, p.dropout_accept, p.shift_accept)
-        accept = np.nonzero(judged & (alarm_sign != 0) & (alarm_len >= need))[0]
+        # ... and still going on (the last points flagged): a shift that already ended is not learned
+        accept = np.nonzero(judged & (alarm_sign != 0) & (alarm_len >= need)
+                            & (alarm_run >= np.minimum(need, p.accept_run)))[0]
         if accept.size:
             rev_level[accept] = level[accept]
+            rev_q[accept] = cq[accept]
             rev_prev[accept] = regime_start[accept]
             rev_sign[accept] = alarm_sign[accept]
             rev_event[accept] = alarm_event[accept]
-            start = cus_start[accept]
+            # the new level starts with the alarm's event (the CUSUM may have opened on noise
+            # well before: those points belong to the old level)
+            start = np.maximum(cus_start[accept], alarm_t0[accept])
             rev_start[accept] = start
             rev_until[accept] = t + p.revert_window
+            rev_llr[accept] = 0.0
             # only points on the shift's side of the old level become the new level
-            keep = (Qt[accept] >= start[:, None]) & (Qr0[accept] * alarm_sign[accept, None] > 0)
+            side_r = np.where(is_cnt[accept, None] & np.isfinite(Qcz[accept]), Qcz[accept], Qr0[accept])
+            keep = (Qt[accept] >= start[:, None]) & (side_r * alarm_sign[accept, None] > 0)
             Qflag[accept] = ~keep
             commit_queue(accept, new_level=True)
             regime_start[accept] = start
@@ -848,7 +1187,8 @@ def _run(vals: np.ndarray, cal: CalendarFeatures, p: DetectorParams, excl: np.nd
 
 def _record_flags(t: int, flag: np.ndarray, sign: np.ndarray, near_zero: np.ndarray, flag_out: np.ndarray,
                   nz_out: np.ndarray, ev_out: np.ndarray, cur_event: np.ndarray, cur_sign: np.ndarray,
-                  last_flag: np.ndarray, gap: int, forced: np.ndarray, next_event: int) -> int:
+                  last_flag: np.ndarray, gap: int, forced: np.ndarray, next_event: int,
+                  event_t0: np.ndarray | None = None) -> int:
     """Record the flags of step t and give each an event id: the ongoing alarm's event (``forced``),
     else the current event when the direction is the same and the last flag is at most ``gap``
     points back, else a new id. Returns the next free id."""
@@ -861,6 +1201,8 @@ def _record_flags(t: int, flag: np.ndarray, sign: np.ndarray, near_zero: np.ndar
     if new.size:
         ev[new] = np.arange(next_event, next_event + new.size)
         next_event += new.size
+        if event_t0 is not None:
+            event_t0[new] = t
     ev_out[:, t] = ev
     cur_event[flag] = ev[flag]
     last_flag[flag] = t
@@ -889,11 +1231,16 @@ def detect(
     params: DetectorParams | None = None,
     label: str = "value",
     unit: str = "",
+    numerator: Sequence[float] | np.ndarray | None = None,
+    denominator: Sequence[float] | np.ndarray | None = None,
+    counts: bool = False,
 ) -> DetectionResult:
     """Detect anomalies in one series (see the module docstring for the algorithm).
 
     ``exclusions`` is a boolean per point or a list of inclusive ``(start, end)`` date ranges
     (the incident/exclusion calendar). ``min_history`` overrides ``params.min_history``.
+    ``numerator``/``denominator`` (a ratio of counts) or ``counts=True`` (the values are counts)
+    switch on the count model: Poisson z-scores of the count instead of robust z-scores.
     """
     idx = _as_dates(dates)
     vals = np.asarray(values, dtype=float)
@@ -907,6 +1254,7 @@ def detect(
         vals[None, :], idx, freq=freq, direction=[direction], holidays=holidays, workdays=workdays,
         exclusions=excl[None, :], target=_row(target, len(idx)), target_low=_row(target_low, len(idx)),
         target_high=_row(target_high, len(idx)), params=prm, labels=[label], units=[unit],
+        numerator=_row(numerator, len(idx)), denominator=_row(denominator, len(idx)), counts=[bool(counts)],
     )
     return DetectionResult(frame=panel_frame(panel, 0), panel=panel)
 
@@ -1285,6 +1633,9 @@ def detect_frame(
     labels: Mapping[str, str] | None = None,
     units: Mapping[str, str] | None = None,
     detector: str = "robust",
+    numerator_col: str | None = None,
+    denominator_col: str | None = None,
+    counts: bool | Mapping[str, bool] = False,
 ) -> FrameDetection:
     """Run the detector over every series of a long frame (one row per series key and date).
 
@@ -1293,6 +1644,8 @@ def detect_frame(
     (missing dates become missing values; each series starts at its first non-zero value). ``calendar`` has
     ``date``, ``is_holiday`` and optionally ``is_workday`` (``dim_date``). ``detector`` is
     ``"robust"`` (this module's detector) or ``"baseline"`` (trailing mean ± 3σ over 14 points).
+    ``numerator_col``/``denominator_col`` (ratio KPIs) and ``counts`` (one flag or a mapping from the
+    first key column: the values are counts) feed the count model (see :func:`detect_panel`).
     """
     keys = list(keys)
     missing = [c for c in [*keys, date_col, value_col] if c not in data.columns]
@@ -1349,6 +1702,9 @@ def detect_frame(
                 target_low=_wide(g, keys, date_col, target_low_col, wide.index, dates),
                 target_high=_wide(g, keys, date_col, target_high_col, wide.index, dates), params=prm,
                 labels=lab, units=unit,
+                numerator=_wide(g, keys, date_col, numerator_col, wide.index, dates),
+                denominator=_wide(g, keys, date_col, denominator_col, wide.index, dates),
+                counts=[bool(_pick(counts, k, False)) for k in first],
             )
         panels.append((key_frame, panel))
         ev = panel_events(panel)

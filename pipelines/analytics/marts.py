@@ -24,6 +24,8 @@ ANOMALY_COLUMNS = [
     "expected_value", "lower", "upper", "score", "severity", "direction", "impact", "kind", "reason",
     "is_data_issue", "is_verified", "n_points", "kpi_version",
 ]
+#: Measure types whose values are counts: scored by the detector's count model (Poisson z-scores).
+COUNT_MEASURES = ("count", "count_distinct")
 #: Measure fields whose change starts a new series (a different formula is not an anomaly).
 MEASURE_FIELDS = ["measure_type", "measure_model", "measure_expression", "measure_filter", "numerator",
                   "denominator", "percentile", "formula"]
@@ -104,12 +106,16 @@ def anomalies_mart(
     params: DetectorParams | None = None,
 ) -> pd.DataFrame:
     """The ``kpi_anomalies`` rows: the detector over every complete daily and weekly series of every
-    KPI × org unit (a KPI version that changes the measure starts a new series)."""
+    KPI × org unit (a KPI version that changes the measure starts a new series). Ratio KPIs of counts
+    (numerator and denominator in ``kpi_actuals``) and ``count`` KPIs are scored by the detector's
+    count model."""
     defs = current_definitions(definitions)
     segs = measure_segments(definitions)
     directions = dict(zip(defs["kpi_id"], defs["direction"], strict=True))
     names = dict(zip(defs["kpi_id"], defs["name"].fillna(defs["kpi_id"]), strict=True))
     units = dict(zip(defs["kpi_id"], defs["unit"].fillna(""), strict=True))
+    counts = {k: m in COUNT_MEASURES for k, m in zip(defs["kpi_id"], defs["measure_type"], strict=True)} if (
+        "measure_type" in defs.columns) else False
     excl = None
     if exclusions is not None and len(exclusions):
         excl = exclusions.copy()
@@ -120,8 +126,9 @@ def anomalies_mart(
         a = actuals[(actuals["grain"] == grain) & actuals["is_complete"].fillna(False).astype(bool)]
         if a.empty:
             continue
-        pts = a[["kpi_id", "org_unit_id", "period_start", "actual_value", "kpi_version", "is_verified"]].rename(
-            columns={"period_start": "date", "actual_value": "value"})
+        cols = ["kpi_id", "org_unit_id", "period_start", "actual_value", "kpi_version", "is_verified"]
+        cols += [c for c in ("numerator", "denominator") if c in a.columns]
+        pts = a[cols].rename(columns={"period_start": "date", "actual_value": "value"})
         pts["date"] = pd.to_datetime(pts["date"]).dt.normalize()
         pts = pts.merge(segs, left_on=["kpi_id", "kpi_version"], right_on=["kpi_id", "version"], how="left")
         pts["segment"] = pts["segment"].fillna(0).astype(int)
@@ -131,7 +138,8 @@ def anomalies_mart(
             pts, keys=["kpi_id", "org_unit_id", "segment"], date_col="date", value_col="value",
             freq="D" if grain == "day" else "W", direction=directions, calendar=_calendar(dim_date, grain),
             exclusions=excl, target_col="target", target_low_col="target_low", target_high_col="target_high",
-            params=params, labels=names, units=units,
+            params=params, labels=names, units=units, numerator_col="numerator" if "numerator" in pts else None,
+            denominator_col="denominator" if "denominator" in pts else None, counts=counts,
         )
         ev = res.events
         if ev.empty:

@@ -97,7 +97,7 @@ def _generate(data_dir: Path, *, seed: int, scale: float, start: date, end: date
     truth = data_dir / "ground_truth"
     before = _owned_landing_files(landing)
 
-    plan = plan_anomalies(cal, seed)
+    plan = plan_anomalies(cal, seed, scale=scale, default_cal=default_cal)
     say(f"plan: {cal.n} days {start}..{end}, {len(plan.anomalies)} anomalies")
 
     hr_target = DatabaseTarget(url=hr_url, label="hr") if hr_url else DatabaseTarget(

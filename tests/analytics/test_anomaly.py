@@ -3,6 +3,9 @@ direction, collapse, dropouts, weekly series — and the baseline's interface.""
 
 from __future__ import annotations
 
+import math
+from statistics import NormalDist
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +13,7 @@ import pytest
 from pipelines.analytics.anomaly import (
     DetectorParams,
     collapse_events,
+    count_z,
     detect,
     detect_baseline,
     detect_frame,
@@ -265,3 +269,111 @@ def test_bad_input_is_named():
         detect(values, dates, direction="up_is_good")
     with pytest.raises(ValueError, match="one value per date"):
         detect(values[:-1], dates)
+
+
+# --- the count model -------------------------------------------------------------------------------
+
+
+def _poisson_upper(k: int, mu: float) -> float:
+    """P(X ≥ k), X ~ Poisson(mu), summed upwards (exact for the tails used here)."""
+    return sum(math.exp(j * math.log(mu) - mu - math.lgamma(j + 1)) for j in range(k, k + 400))
+
+
+@pytest.mark.parametrize("mu", [1.3, 2.5, 8.0, 150.0])
+def test_count_z_is_calibrated_on_the_poisson_tail(mu):
+    for k in range(int(mu) + 1, int(mu + 8 * math.sqrt(mu)) + 3):
+        exact = -NormalDist().inv_cdf(_poisson_upper(k, mu))
+        if not 2.0 <= exact <= 6.0:
+            continue
+        z = float(count_z(np.array([k]), np.array([mu]))[0])
+        # close to the exact tail's normal quantile, and never much bolder than it
+        assert abs(z - exact) <= 0.3 and z <= exact + 0.05, (mu, k, z, exact)
+    # a Gaussian z would call 12 complaints where 2.5 are expected a 6σ event; it is ≈ 4σ
+    assert 3.8 < float(count_z(np.array([12.0]), np.array([2.5]))[0]) < 4.4
+
+
+def _complaints(n: int, seed: int, p: float = 0.04) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=n)
+    tickets = rng.poisson(np.where(dates.day_of_week < 5, 60.0, 33.0)).astype(float)
+    complaints = rng.binomial(tickets.astype(int), p).astype(float)
+    return complaints, tickets, dates
+
+
+def test_a_ratio_of_few_counts_is_scored_on_its_counts():
+    """≈ 2.4 complaints a working day: a day with 12 is an anomaly, Poisson noise is not — and the
+    detector gets both from the numerator and denominator, while the rate alone says neither."""
+    frames = []
+    for unit, seed in (("TM-A", 31), ("TM-B", 32)):
+        num, den, dates = _complaints(560, seed)
+        if unit == "TM-A":
+            num[400] = 12.0  # a Wednesday: +400 %
+        frames.append(pd.DataFrame({"kpi_id": "complaint_rate", "org_unit_id": unit, "date": dates,
+                                    "value": 100 * num / den, "numerator": num, "denominator": den}))
+    data = pd.concat(frames, ignore_index=True)
+    res = detect_frame(data, direction={"complaint_rate": "lower_is_better"}, numerator_col="numerator",
+                       denominator_col="denominator")
+    ev = res.events
+    hit = ev[(ev["org_unit_id"] == "TM-A") & (ev["start_date"] == dates[400].date())]
+    assert len(hit) == 1
+    row = hit.iloc[0]
+    assert (row["kind"], row["direction"], row["impact"]) == ("spike", "up", "bad")
+    assert 3.0 < row["expected_value"] < 5.0  # in the KPI's unit (percent): ≈ 4 %
+    assert row["actual_value"] > row["upper"]
+    assert len(ev) - 1 <= 1  # 2 × 500 days of Poisson noise: at most one false alarm
+    # the rate alone (robust z-scores of a few-count ratio) cannot see it
+    alone = detect_frame(data, direction={"complaint_rate": "lower_is_better"}).events
+    assert not ((alone["org_unit_id"] == "TM-A") & (alone["start_date"] == dates[400].date())).any()
+
+
+def test_a_pass_rate_is_scored_on_its_defects():
+    """98.5 % of ≈ 9000 units pass: a day at 95.5 % (3 % lower, 3× the defects) is a dip."""
+    rng = np.random.default_rng(34)
+    dates = pd.date_range("2024-01-01", periods=300)
+    produced = rng.poisson(np.where(dates.day_of_week < 5, 9000.0, 4000.0)).astype(float)
+    good = produced - rng.binomial(produced.astype(int), 0.015)
+    good[250] = np.round(produced[250] * 0.985 * 0.97)
+    res = detect(good / produced, dates, numerator=good, denominator=produced, label="Pass rate")
+    ev = collapse_events(res)
+    assert [(e.start_date, e.kind, e.direction, e.impact) for e in ev] == [(dates[250].date(), "dip", "down", "bad")]
+    assert ev[0].expected_value == pytest.approx(0.985, abs=0.002)
+    assert ev[0].lower < ev[0].expected_value < ev[0].upper
+
+
+def test_a_count_dropout_needs_enough_zeros():
+    """≈ 3 bugs a working day: one day without any is noise; four in a row is a broken feed."""
+    rng = np.random.default_rng(37)
+    dates = pd.date_range("2024-01-01", periods=400)
+    bugs = rng.poisson(np.where(dates.day_of_week < 5, 3.0, 0.4)).astype(float)
+    bugs[300] = 0.0  # a Wednesday
+    bugs[344:348] = 0.0  # Tuesday to Friday
+    res = detect(bugs, dates, direction="lower_is_better", counts=True, label="Bugs")
+    ev = collapse_events(res)
+    drop = [e for e in ev if e.kind == "dropout"]
+    assert len(drop) == 1 and drop[0].start_date >= dates[345].date() and drop[0].end_date == dates[347].date()
+    assert not res.frame.loc[300, "is_anomaly"]
+    assert len(ev) <= 2
+
+
+def test_a_learned_shift_that_ends_is_restored_without_a_false_alarm():
+    """A 40 % drop for 20 days is learned as the new level; when the series comes back, the old level
+    is restored (a sequential test — one point at +1.7σ does not prove it) and the event ends there."""
+    values, dates = daily_series(300, noise=0.25, seed=35)
+    values[200:220] *= 0.6
+    res = detect(values, dates)
+    ev = collapse_events(res)
+    assert len(ev) == 1, ev
+    assert ev[0].kind == "level_shift" and ev[0].direction == "down"
+    assert dates[200].date() <= ev[0].start_date <= dates[210].date()
+    assert dates[215].date() <= ev[0].end_date <= dates[232].date()
+    assert not res.frame.loc[220:, "is_anomaly"].any()
+
+
+def test_a_short_event_does_not_keep_an_alarm_open():
+    """Six days 35 % low (too short to be learned), then normal: the alarm ends with the event
+    instead of draining for weeks and flagging every noisy point on its side."""
+    values, dates = daily_series(260, noise=0.1, seed=36)
+    values[200:206] *= 0.65
+    res = detect(values, dates).frame
+    flagged = np.flatnonzero(res["is_anomaly"].to_numpy())
+    assert flagged.size and flagged.min() >= 200 and flagged.max() <= 208

@@ -94,6 +94,26 @@ def test_anomalies_mart():
     assert not ((cr["start_date"] >= date(2025, 1, 1)) & (cr["start_date"] < date(2025, 2, 26))).any()
 
 
+def test_anomalies_mart_scores_ratios_of_counts_on_their_counts():
+    """complaint_rate has a numerator and a denominator in kpi_actuals: the detector's count model
+    scores the complaints (≈ 20 a day here) given the expected rate × tickets."""
+    actuals = _actuals()
+    day = pd.Timestamp("2025-04-16")
+    sel = ((actuals["kpi_id"] == "complaint_rate") & (actuals["org_unit_id"] == "TM-2")
+           & (actuals["grain"] == "day") & (actuals["period_start"] == day))
+    actuals.loc[sel, "numerator"] = 45.0
+    actuals.loc[sel, "actual_value"] = 100 * 45.0 / actuals.loc[sel, "denominator"]
+    out = anomalies_mart(actuals, _definitions(), _dim_date(), grains=("day",))
+    cr = out[(out["kpi_id"] == "complaint_rate") & (out["org_unit_id"] == "TM-2")]
+    hit = cr[cr["start_date"] == day.date()]
+    assert len(hit) == 1
+    row = hit.iloc[0]
+    assert (row["kind"], row["direction"], row["impact"]) == ("spike", "up", "bad")
+    assert 4.0 < row["expected_value"] < 6.0  # percent, as the KPI
+    assert row["score"] > 4
+    assert len(cr) <= 2  # binomial noise of ≈ 20 complaints a day is not flagged
+
+
 def test_anomalies_mart_respects_the_exclusion_calendar():
     excl = pd.DataFrame({"kpi_id": ["net_revenue"], "org_unit_id": [None], "start_date": [date(2025, 3, 10)],
                          "end_date": [date(2025, 3, 16)], "reason": ["ERP migration"]})

@@ -19,6 +19,15 @@ from openpyxl import load_workbook
 
 from pipelines.demo import generate
 from pipelines.demo.__main__ import main
+from pipelines.demo.anomalies import (
+    BOUNDS,
+    COUNT_KPIS,
+    DROPOUT_MAX_DAYS,
+    SHIFT_DAYS,
+    SHIFT_DAYS_LOW_COUNT,
+    poisson_lower,
+    poisson_upper,
+)
 from pipelines.demo.company import PRODUCTION_TEAMS, RND_TEAMS, SALES_TEAMS, SERVICE_TEAMS
 from pipelines.demo.servicedesk import COLUMNS as TICKET_COLUMNS
 
@@ -138,14 +147,23 @@ def test_anomalies_reference_existing_teams_and_respect_the_rules(anomaly_demo):
         s, e = date.fromisoformat(a.start_date), date.fromisoformat(a.end_date)
         assert (s - start).days >= 90 and e >= s
         assert not holidays["date"].between(pd.Timestamp(s), pd.Timestamp(e)).any()
-        if a.kind == "spike":
-            assert 0.8 <= a.magnitude <= 3.0 and s == e
-        elif a.kind == "dip":
-            assert -0.8 <= a.magnitude <= -0.5 and s == e
+        bounds = BOUNDS[a.kpi_id]
+        days = (e - s).days + 1
+        # magnitudes: inside the kind's range (two decimals, rounded away from zero)
+        if a.kind in ("spike", "dip"):
+            lo, hi = bounds[a.kind]
+            assert lo - 0.01 <= a.magnitude <= hi + 0.01 and s == e
         elif a.kind == "dropout":
-            assert a.magnitude == -1.0 and (e - s).days < 3
+            assert a.magnitude == -1.0
+            # low counts: as many days as it takes for zeros to be improbable
+            assert days <= (DROPOUT_MAX_DAYS if a.kpi_id in COUNT_KPIS else 3)
         else:
-            assert a.kind == "level_shift" and 0.3 <= abs(a.magnitude) <= 0.6 and 7 <= (e - s).days + 1 <= 21
+            assert a.kind == "level_shift"
+            lo, hi = bounds["up" if a.magnitude > 0 else "down"]
+            assert lo - 0.01 <= a.magnitude <= hi + 0.01
+            assert (SHIFT_DAYS_LOW_COUNT if a.kpi_id in COUNT_KPIS else SHIFT_DAYS[0]) <= days <= SHIFT_DAYS[1]
+        if a.kpi_id == "quality_pass_rate":
+            assert a.magnitude < 0
     for (_, _), group in an.groupby(["kpi_id", "org_unit_id"]):
         spans = sorted(zip(group["start_date"], group["end_date"], strict=True))
         assert all(b[0] > a[1] for a, b in zip(spans, spans[1:], strict=False))
@@ -358,6 +376,38 @@ def _anomaly_days(anomalies: pd.DataFrame) -> set[pd.Timestamp]:
     return out
 
 
+#: what the generated data must show of each event, in its series' own noise (the planner targets
+#: 4.5 σ for single days and 6 σ cumulative for shifts from a volume model; these are measured)
+MIN_POINT_Z = 3.5
+MIN_SHIFT_Z = 4.0
+
+
+def _z_of_tail(p: float) -> float:
+    from statistics import NormalDist
+
+    return -NormalDist().inv_cdf(min(max(p, 1e-300), 0.5))
+
+
+def _count_z(kind: str, magnitude: float, observed: float, expected: float) -> float:
+    """How improbable the window's count is under the series' usual rate (Poisson), in σ."""
+    k = int(round(observed))
+    tail = poisson_upper(k, expected) if magnitude > 0 else poisson_lower(k, expected)
+    return _z_of_tail(tail)
+
+
+def _log_z(window: np.ndarray, expected: np.ndarray, sigma: np.ndarray) -> float:
+    """Weighted mean log deviation of the window in units of its standard error."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log(np.maximum(window, 1e-9 * np.maximum(expected, 1e-9)) / expected)
+    w = 1.0 / sigma**2
+    return float(abs(np.sum(r * w)) / np.sqrt(np.sum(w)))
+
+
+def _robust_sd(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
 def _check_visible(kpi: str, kind: str, magnitude: float, observed: float) -> None:
     """The anomaly shows in the right direction with at least a third of its size, and not wildly more."""
     if kind == "dropout":
@@ -378,6 +428,7 @@ def test_anomalies_are_visible_in_the_daily_series(anomaly_demo):
     rev, tickets, runs, bugs = (rc.net_revenue_daily(root), rc.tickets(root), rc.production_runs(root),
                                 rc.bugs(root))
     assert set(an["kpi_id"]) == set(KPI_TEAMS)
+    snr = []
     for a in an.itertuples():
         days = pd.date_range(a.start_date - pd.Timedelta(days=28), a.end_date + pd.Timedelta(days=28))
         window = np.asarray((days >= a.start_date) & (days <= a.end_date))
@@ -394,6 +445,14 @@ def test_anomalies_are_visible_in_the_daily_series(anomaly_demo):
             push = np.asarray(days.days_in_month - days.day < 3)
             expected = np.where(weekday, s[base & weekday & ~push].mean(), s[base & ~weekday].mean())
             observed = s[window].sum() / expected[window].sum() - 1
+            if a.kpi_id == "bugs_reported":
+                z = _count_z(a.kind, a.magnitude, s[window].sum(), expected[window].sum())
+            elif a.kind != "dropout":
+                sd_wd = _robust_sd(np.log(np.maximum(s[base & weekday & ~push], 1.0)))
+                sd_we = _robust_sd(np.log(np.maximum(s[base & ~weekday], 1.0)))
+                z = _log_z(s[window], expected[window], np.where(weekday, sd_wd, sd_we)[window])
+            else:
+                z = np.inf  # no order at all
         elif a.kpi_id in ("complaint_rate", "first_response_p90"):
             # rates have no trend or seasonality: the baseline is every other clean day of the team
             t = tickets[tickets["team_id"] == a.org_unit_id]
@@ -401,8 +460,17 @@ def test_anomalies_are_visible_in_the_daily_series(anomaly_demo):
             b = t[~t["day"].isin(_anomaly_days(same) | special) & ~t["day"].isin(days[window])]
             if a.kpi_id == "complaint_rate":
                 observed = w["complaint"].mean() / b["complaint"].mean() - 1
+                z = _count_z(a.kind, a.magnitude, w["complaint"].sum(), b["complaint"].mean() * len(w))
             else:
                 observed = w["frt"].quantile(0.9) / b["frt"].quantile(0.9) - 1
+                # the noise of a day's p90: the spread of the baseline days' p90 on the log scale
+                wd_w = np.asarray(pd.DatetimeIndex(sorted(w["day"].unique())).day_of_week < 5)
+                p90_b = b.groupby("day")["frt"].quantile(0.9)
+                wd_b = np.asarray(p90_b.index.day_of_week < 5)
+                sd = np.where(wd_w, _robust_sd(np.log(p90_b[wd_b].to_numpy())),
+                              _robust_sd(np.log(p90_b[~wd_b].to_numpy())))
+                p90_w = w.groupby("day")["frt"].quantile(0.9).to_numpy()
+                z = _log_z(p90_w, np.full(len(p90_w), b["frt"].quantile(0.9)), sd)
         else:
             t = runs[runs["line_id"] == a.org_unit_id]
             w = t[t["day"].isin(days[window])]
@@ -412,11 +480,18 @@ def test_anomalies_are_visible_in_the_daily_series(anomaly_demo):
                 return (x["produced_qty"] - x["defective_qty"]).sum() / x["produced_qty"].sum()
 
             observed = passed(w) / passed(b) - 1
+            # defects are the count behind a pass rate: more of them than the line's usual share
+            rate = b["defective_qty"].sum() / b["produced_qty"].sum()
+            z = _count_z("spike", 1.0, w["defective_qty"].sum(), rate * w["produced_qty"].sum())
         try:
             _check_visible(a.kpi_id, a.kind, a.magnitude, observed)
+            # volume-aware ground truth: every event stands out from its own series' noise
+            assert z >= (MIN_SHIFT_Z if a.kind == "level_shift" else MIN_POINT_Z), f"only {z:.1f} σ"
         except AssertionError as exc:
             raise AssertionError(f"{a.anomaly_id} {a.kpi_id} {a.org_unit_id} {a.kind} magnitude {a.magnitude} "
-                                 f"observed {observed:.2f}") from exc
+                                 f"observed {observed:.2f}, {z:.1f} σ: {exc}") from exc
+        snr.append(z)
+    assert len(snr) == len(an)
 
 
 @pytest.mark.slow
