@@ -3,7 +3,7 @@
 import dagster as dg
 
 from pipelines.assets import serving
-from pipelines.assets.dbt import warehouse_dbt_assets
+from pipelines.assets.dbt import lake_bookkeeping_specs, warehouse_dbt_assets
 from pipelines.assets.extract import daily_partitions, extract_assets, source_system_specs
 from pipelines.dbt_project import dbt_resource
 from pipelines.jobs import late_files_sensor, nightly_job, nightly_schedule
@@ -15,7 +15,8 @@ _serving_assets = [serving.serving_duckdb, serving.serving_parquet, serving.serv
                    serving.nightly_reports, serving.owner_alerts]
 
 defs = dg.Definitions(
-    assets=[*source_system_specs(), *extract_assets(), warehouse_dbt_assets, *_serving_assets],
+    assets=[*source_system_specs(), *extract_assets(), *lake_bookkeeping_specs(), warehouse_dbt_assets,
+            *_serving_assets],
     jobs=[_nightly],
     schedules=[nightly_schedule(_nightly)],
     sensors=[late_files_sensor(_nightly, [*warehouse_dbt_assets.keys,

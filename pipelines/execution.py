@@ -2,10 +2,17 @@
 
 Runs go to the project's Dagster instance (``<data>/dagster_home``), so they appear in the UI next
 to scheduled runs. The job runs in-process: one process, one DuckDB writer.
+
+A run killed with SIGKILL (OOM killer, ``kill -9``, power loss) cannot end its own run record: it
+stays STARTED and keeps its slot of the ``warehouse`` pool, so every later run would wait for that
+slot forever. Each headless run is therefore tagged with its process id and host, and the next run
+marks such abandoned runs failed and frees their slots before it starts.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,6 +24,9 @@ from pipelines.run_dates import AS_OF_TAG, RANGE_END_TAG, RANGE_START_TAG
 from pipelines.settings import get_settings
 
 NIGHTLY_JOB = "nightly"
+#: Which process runs a headless run (so that a later run can tell it died).
+RUNNER_PID_TAG = "kpi/pid"
+RUNNER_HOST_TAG = "kpi/host"
 
 
 @dataclass
@@ -27,6 +37,7 @@ class RunOutcome:
     failed_steps: list[tuple[str, str]] = field(default_factory=list)
     failed_blocking_checks: list[str] = field(default_factory=list)
     skipped_steps: list[str] = field(default_factory=list)
+    abandoned_runs: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -36,6 +47,8 @@ class RunOutcome:
 
     def summary(self) -> str:
         lines = [f"run {self.run_id} {'succeeded' if self.success else 'FAILED'} in {self.seconds:.1f} s"]
+        for run_id in self.abandoned_runs:
+            lines.append(f"  earlier run {run_id} was abandoned (its process died): marked failed, pool slot freed")
         for check in self.failed_blocking_checks:
             lines.append(f"  blocking check failed: {check} — nothing downstream was published")
         for step, message in self.failed_steps:
@@ -50,6 +63,38 @@ def instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def fail_abandoned_runs(inst: dg.DagsterInstance) -> list[str]:
+    """Mark failed the headless runs of this host whose process died mid-run; free their pool slots."""
+    host = socket.gethostname()
+    records = inst.get_run_records(filters=dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
+        tags={RUNNER_HOST_TAG: host},
+    ))
+    abandoned: list[str] = []
+    for record in records:
+        run = record.dagster_run
+        pid = run.tags.get(RUNNER_PID_TAG, "")
+        if not pid.isdigit() or int(pid) == os.getpid() or _process_alive(int(pid)):
+            continue
+        inst.report_run_failed(
+            run, f"abandoned: the process that ran it (pid {pid} on {host}) ended without finishing it "
+                 "(killed?); marked failed by the next run",
+        )
+        inst.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        abandoned.append(run.run_id)
+    return abandoned
+
+
 def run_nightly(*, partition: date | None = None, start: date | None = None, end: date | None = None,
                 as_of: date | None = None, job_name: str = NIGHTLY_JOB) -> RunOutcome:
     """Execute the nightly job for one day, or for a range of days in one run."""
@@ -61,16 +106,21 @@ def run_nightly(*, partition: date | None = None, start: date | None = None, end
         tags[RANGE_END_TAG] = end.isoformat()
     if as_of is not None:
         tags[AS_OF_TAG] = as_of.isoformat()
+    tags[RUNNER_PID_TAG] = str(os.getpid())
+    tags[RUNNER_HOST_TAG] = socket.gethostname()
     job = defs.resolve_job_def(job_name)
+    inst = instance()
+    abandoned = fail_abandoned_runs(inst)
     started = time.monotonic()
     result = job.execute_in_process(
         run_config=cli_run_config(),
-        instance=instance(),
+        instance=inst,
         partition_key=partition.isoformat() if partition else None,
         tags=tags,
         raise_on_error=False,
     )
-    outcome = RunOutcome(run_id=result.run_id, success=result.success, seconds=time.monotonic() - started)
+    outcome = RunOutcome(run_id=result.run_id, success=result.success, seconds=time.monotonic() - started,
+                         abandoned_runs=abandoned)
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
@@ -146,10 +196,15 @@ def status_lines() -> list[str]:
     if log_root.exists():
         lines.append("raw lake (latest partition / rejected partitions):")
         with duckdb.connect() as con:
+            # a partition extracted again is logged again: its latest attempt counts (docs/sources.md)
             rows = con.execute(
                 "select source, \"table\", max(partition_date), count(*) filter (where status = 'rejected') "
-                "from read_parquet(?, union_by_name = true) group by all order by all",
-                [str(log_root / "*" / "*" / "date=*" / "*.parquet")],
+                "from (select * from read_parquet(?, union_by_name = true, hive_partitioning = false) "
+                "      qualify row_number() over (partition by source, \"table\", partition_date, "
+                "      case when partition_date is null then source_ref end "
+                "      order by loaded_at desc, batch_id desc) = 1) "
+                "group by all order by all",
+                [str(log_root / "*" / "*" / "**" / "*.parquet")],
             ).fetchall()
         for source, table, latest, rejected in rows:
             lines.append(f"  {source + '.' + table:<32} {latest}  rejected: {rejected}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -45,7 +46,11 @@ def nightly_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinit
         description=f"Runs yesterday's partition at '{settings.schedule_cron}' ({settings.timezone}).",
     )
     def _nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        day = context.scheduled_execution_time.date() - timedelta(days=1)
+        # Yesterday in the company's timezone, whatever timezone the tick time is expressed in.
+        tick = context.scheduled_execution_time
+        if tick.tzinfo is not None:
+            tick = tick.astimezone(ZoneInfo(settings.timezone))
+        day = tick.date() - timedelta(days=1)
         return dg.RunRequest(run_key=f"nightly-{day.isoformat()}", partition_key=day.isoformat())
 
     return _nightly

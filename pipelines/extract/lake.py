@@ -89,6 +89,13 @@ def load_log_path(lake_dir: Path, source: str, table: str, day: date | None, tag
     return base / f"date={day.isoformat()}" / "log.parquet"
 
 
+def load_log_batch_path(lake_dir: Path, source: str, table: str, batch_id: str, part: int) -> Path:
+    """``_meta/load_log/<source>/<table>/batches/<batch>-<part>.parquet``: the log rows of several
+    partitions extracted together (a chunk of a back-fill), one file for all of them."""
+    stamp = batch_id.split(":", 1)[-1].replace(":", "-")
+    return Path(lake_dir) / "_meta" / "load_log" / source / table / "batches" / f"{stamp}-{part:04d}.parquet"
+
+
 def raw_schema(contract: Contract) -> pa.Schema:
     """The typed Arrow schema of a raw partition: contract columns, then the extractor's columns."""
     fields = [pa.field(c.name, _ARROW_TYPES[c.type]) for c in contract.columns]
@@ -188,7 +195,11 @@ def remove_file(path: Path) -> None:
 
 
 def read_load_log(lake_dir: Path, source: str | None = None, table: str | None = None) -> pd.DataFrame:
-    """Every load-log row (optionally of one source / table) as a data frame."""
+    """The load log (optionally of one source / table): one row per (source, table, partition), the
+    latest attempt (a partition extracted again is logged again, possibly in another file).
+
+    Rows of workbooks rejected before their partition date was known (``partition_date`` null) are
+    kept one per source file."""
     base = Path(lake_dir) / "_meta" / "load_log"
     if source is not None:
         base = base / source
@@ -197,7 +208,16 @@ def read_load_log(lake_dir: Path, source: str | None = None, table: str | None =
     files = sorted(str(p) for p in base.glob("**/*.parquet")) if base.exists() else []
     if not files:
         return LOAD_LOG_SCHEMA.empty_table().to_pandas()
-    return ds.dataset(files, format="parquet", schema=LOAD_LOG_SCHEMA).to_table().to_pandas()
+    frame = ds.dataset(files, format="parquet", schema=LOAD_LOG_SCHEMA).to_table().to_pandas()
+    if frame.empty:
+        return frame
+    frame = frame.sort_values(["loaded_at", "batch_id"], kind="stable", na_position="first")
+    undated = frame["partition_date"].isna()
+    dated = frame[~undated].drop_duplicates(["source", "table", "partition_date"], keep="last")
+    unknown = frame[undated].drop_duplicates(["source", "table", "source_ref"], keep="last")
+    out = pd.concat([dated, unknown]) if len(unknown) else dated
+    return out.sort_values(["source", "table", "partition_date"], kind="stable", na_position="last") \
+        .reset_index(drop=True)
 
 
 def read_partition(lake_dir: Path, source: str, table: str, day: date, *, quarantine: bool = False) -> pd.DataFrame:

@@ -57,8 +57,13 @@ class ExtractConfig:
     run_date: date | None = None
     future_tolerance_days: int = 1
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
-    #: Consecutive dates read and validated together (bounds memory on long back-fills).
-    chunk_days: int = 62
+    #: At most this many consecutive dates are read and validated together.
+    chunk_days: int = 366
+    #: Row budget of one chunk (bounds memory on long back-fills): the first chunk of a call covers
+    #: ``first_chunk_days`` dates, each later one as many dates as the rows per date seen so far
+    #: allow. Few, large batches keep the fixed cost per batch (one query, one GX validation) low.
+    chunk_rows: int = 400_000
+    first_chunk_days: int = 14
 
     def effective_run_date(self) -> date:
         return self.run_date or datetime.now(ZoneInfo(self.timezone)).date()
@@ -103,6 +108,9 @@ class _Run:
     references: ReferenceKeys
     history: dict[date, int]
     seen_files: dict[str, tuple[str, date | None]]
+    #: Load-log rows not yet written: they are written together, once per chunk (see _flush_log).
+    pending_log: list[dict[str, Any]] = field(default_factory=list)
+    log_files: int = 0
 
 
 def _new_run(table: SourceTable, cfg: ExtractConfig) -> _Run:
@@ -133,13 +141,39 @@ def _runs(dates: Sequence[date], size: int) -> Iterator[list[date]]:
         yield current
 
 
+class _Chunker:
+    """Runs of consecutive dates sized by a row budget: ``size`` adapts to the rows per date seen."""
+
+    def __init__(self, cfg: ExtractConfig) -> None:
+        self.max_days = max(1, cfg.chunk_days)
+        self.budget = max(1, cfg.chunk_rows)
+        self.size = max(1, min(self.max_days, cfg.first_chunk_days))
+        self.rows = 0
+        self.days = 0
+
+    def chunks(self, dates: Sequence[date]) -> Iterator[list[date]]:
+        for run in _runs(dates, len(dates) or 1):
+            i = 0
+            while i < len(run):
+                chunk = run[i:i + self.size]
+                i += len(chunk)
+                yield chunk
+
+    def observe(self, days: int, rows: int) -> None:
+        self.rows += rows
+        self.days += days
+        per_day = self.rows / max(1, self.days)
+        self.size = self.max_days if per_day == 0 else max(1, min(self.max_days, int(self.budget / per_day)))
+
+
 def extract_partitions(table: SourceTable, dates: Sequence[date], cfg: ExtractConfig) -> list[LoadResult]:
     """Extract the daily partitions ``dates`` of ``table``; one ``LoadResult`` per date (sorted)."""
     if not table.partitioned:
         raise ValueError(f"{table.name} is not daily-partitioned: use extract_unpartitioned()")
     run = _new_run(table, cfg)
     results: list[LoadResult] = []
-    for chunk in _runs(dates, max(1, cfg.chunk_days)):
+    chunker = _Chunker(cfg)
+    for chunk in chunker.chunks(dates):
         if table.kind == "database":
             url = cfg.url_for(table.database)
             if not url:
@@ -152,7 +186,11 @@ def extract_partitions(table: SourceTable, dates: Sequence[date], cfg: ExtractCo
                         r.rejection = redact(r.rejection, url)
         else:
             reads = [read_landing_file(table, cfg.landing_dir, d) for d in chunk]
-        results.extend(_process(run, reads))
+        chunker.observe(len(chunk), sum(r.rows_read for r in reads))
+        done = _process(run, reads)
+        _flush_log(run)
+        results.extend(done)
+        _progress_summary(run, chunk, done)
         # This chunk is in the lake now: a self-reference (org_units.parent_org_unit_id) in a later
         # chunk must find it, so forget the keys read before it.
         run.references.forget(table.source, table.table)
@@ -164,7 +202,9 @@ def extract_unpartitioned(table: SourceTable, cfg: ExtractConfig) -> list[LoadRe
     if table.kind != "xlsx":
         raise ValueError(f"{table.name} is daily-partitioned: use extract_partitions()")
     run = _new_run(table, cfg)
-    return _process(run, read_workbooks(table, cfg.landing_dir))
+    results = _process(run, read_workbooks(table, cfg.landing_dir))
+    _flush_log(run)
+    return results
 
 
 def extract_table(table: SourceTable, cfg: ExtractConfig, dates: Sequence[date] = ()) -> list[LoadResult]:
@@ -206,14 +246,14 @@ def _process(run: _Run, reads: list[PartitionRead]) -> list[LoadResult]:
     if not accepted:
         return _sorted(results)
 
-    frames = []
-    for i, read in enumerate(accepted):
-        assert read.frame is not None
-        frame = read.frame.copy()
-        frame["_partition"] = i
-        frame["_source"] = read.source_ref
-        frames.append(frame)
+    frames = [read.frame for read in accepted if read.frame is not None]
+    assert len(frames) == len(accepted)
     batch = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    # which partition (and source file) each row of the batch came from, set once for the batch
+    lengths = [len(frame) for frame in frames]
+    batch["_partition"] = np.repeat(np.arange(len(frames), dtype=np.int64), lengths)
+    batch["_source"] = pd.Series(np.repeat(np.array([r.source_ref for r in accepted], dtype=object), lengths),
+                                 dtype="str")
     try:
         outcome = validate_batch(
             contract, batch, timezone=run.cfg.timezone, run_date=run.cfg.effective_run_date(),
@@ -233,18 +273,29 @@ def _process(run: _Run, reads: list[PartitionRead]) -> list[LoadResult]:
     typed["_row_number"] = batch["_row_number"].to_numpy(dtype=np.int64)
     # one Arrow conversion and one hashing pass for the whole batch; partitions are slices of it
     schema = lake.raw_schema(contract)
-    arrow = lake.frame_to_table(typed, schema)
+    arrow = lake.frame_to_table(typed, schema).combine_chunks()
     hashes = lake.row_hashes(typed)
     source_values = batch[list(contract.column_names)]
     positions = batch.groupby("_partition", sort=True).indices
     for i, read in enumerate(accepted):
         pos = positions.get(i, np.zeros(0, dtype=np.int64))
         ok, bad = pos[~failed[pos]], pos[failed[pos]]
-        raw = arrow.take(pa.array(ok, type=pa.int64()))
+        raw = _rows(arrow, ok)
         quarantine = _quarantine_rows(run, read, bad, failures, source_values, batch)
         results.append(_write(run, read, raw, lake.content_sha256(schema, hashes[ok]), quarantine,
                               outcome.warnings))
     return _sorted(results)
+
+
+def _rows(table: pa.Table, positions: np.ndarray) -> pa.Table:
+    """The rows of ``table`` at ``positions`` (ascending): a zero-copy slice when they are contiguous,
+    as a partition's rows in a batch are unless some were quarantined."""
+    if len(positions) == 0:
+        return table.slice(0, 0)
+    first, last = int(positions[0]), int(positions[-1])
+    if last - first + 1 == len(positions):
+        return table.slice(first, len(positions))
+    return table.take(pa.array(positions, type=pa.int64()))
 
 
 def _sorted(results: list[LoadResult]) -> list[LoadResult]:
@@ -360,15 +411,48 @@ def _log(run: _Run, read: PartitionRead, status: Status, rows_read: int, rows_lo
         message=message, path=path, content_sha256=sha, quarantine_path=quarantine_path,
         source_ref=read.source_ref, batch_id=run.batch_id, warnings=warnings,
     )
-    entry = pa.Table.from_pylist([{
+    run.pending_log.append({
         "source": table.source, "table": table.table, "partition_date": read.day, "status": status,
         "rows_read": rows_read, "rows_loaded": rows_loaded, "rows_quarantined": rows_quarantined,
         "message": message, "source_ref": read.source_ref, "batch_id": run.batch_id,
         "loaded_at": run.loaded_at.to_pydatetime(), "content_sha256": sha,
-        "source_sha256": read.source_sha256,
-    }], schema=lake.LOAD_LOG_SCHEMA)
-    lake.write_parquet_atomic(entry, lake.load_log_path(cfg.lake_dir, table.source, table.table, read.day,
-                                                        read.tag))
-    if cfg.progress is not None:
+        "source_sha256": read.source_sha256, "_tag": read.tag,
+    })
+    # One line per partition only when it needs a reader's attention (or for the few workbooks):
+    # a log line is an event in the orchestrator's store, and a back-fill has thousands of partitions.
+    if cfg.progress is not None and (not table.partitioned or status == "rejected" or rows_quarantined
+                                     or warnings):
         cfg.progress(f"{table.name} {read.day or read.source_ref}: {status} — {message}")
     return result
+
+
+def _flush_log(run: _Run) -> None:
+    """Write the pending load-log rows: one row to its partition's own file (a nightly run), several
+    (a chunk of a back-fill) to one file for all of them — thousands of one-row files cost the
+    extraction and every reader of the log far more than the rows themselves."""
+    rows, run.pending_log = run.pending_log, []
+    if not rows:
+        return
+    table, cfg = run.table, run.cfg
+    tags = [row.pop("_tag") for row in rows]
+    entry = pa.Table.from_pylist(rows, schema=lake.LOAD_LOG_SCHEMA)
+    if len(rows) == 1:
+        path = lake.load_log_path(cfg.lake_dir, table.source, table.table, rows[0]["partition_date"], tags[0])
+    else:
+        run.log_files += 1
+        path = lake.load_log_batch_path(cfg.lake_dir, table.source, table.table, run.batch_id, run.log_files)
+    lake.write_parquet_atomic(entry, path)
+
+
+def _progress_summary(run: _Run, chunk: list[date], results: list[LoadResult]) -> None:
+    """One progress line per chunk of daily partitions: statuses and row counts."""
+    if run.cfg.progress is None or not chunk:
+        return
+    statuses = Counter(r.status for r in results)
+    span = str(chunk[0]) if len(chunk) == 1 else f"{chunk[0]} … {chunk[-1]}"
+    run.cfg.progress(
+        f"{run.table.name} {span}: {len(results)} partition(s) "
+        f"({', '.join(f'{n} {status}' for status, n in sorted(statuses.items()))}); "
+        f"{sum(r.rows_read for r in results):,} rows read, {sum(r.rows_loaded for r in results):,} loaded, "
+        f"{sum(r.rows_quarantined for r in results):,} quarantined"
+    )

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from quality.contracts.coerce import coerce_frame, value_text
 from quality.contracts.model import Contract
@@ -42,6 +44,28 @@ class ValidationOutcome:
     @property
     def failed_rows(self) -> np.ndarray:
         return self.failures["row"].to_numpy(dtype=np.int64)
+
+
+def _string_array(series: pd.Series) -> pa.Array:
+    """A key column as an Arrow string array (nulls kept), whatever its pandas dtype."""
+    try:
+        array = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = pa.array([None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)
+                          for v in series.tolist()], type=pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array if array.type == pa.string() else array.cast(pa.string())
+
+
+def _present(keys: pa.Array, values: pa.Array) -> pa.Array:
+    """The ``keys`` that occur among ``values``. With far more keys than distinct values (the lake's
+    orders against one batch of order lines), hashing the batch's values and probing the keys is
+    several times cheaper than hashing every key of the lake again for each batch."""
+    distinct = pc.unique(values.drop_null())
+    if len(keys) <= 2 * len(distinct):
+        return keys
+    return keys.filter(pc.is_in(keys, value_set=distinct))
 
 
 def _show(v: object) -> str:
@@ -137,10 +161,14 @@ def validate_batch(
             warnings.append(f"reference check {column} → {ref.qualified} skipped: "
                             f"{ref.source}.{ref.table} has not been extracted into the lake yet")
             continue
-        known = pd.Index(lake.to_pandas() if lake is not None else [], dtype="str")
+        # hash look-ups in Arrow (pandas' isin on a str column boxes every key in Python first)
+        values = _string_array(col)
+        known = [_present(lake.cast(pa.string()), values)] if lake is not None else []
         if same_table:
-            known = known.union(pd.Index(typed[ref.column].dropna().unique(), dtype="str"))
-        bad = (col.notna() & ~col.isin(known)).to_numpy(dtype=bool)
+            known.append(pc.unique(_string_array(typed[ref.column]).drop_null()))
+        value_set = pa.concat_arrays(known) if known else pa.array([], type=pa.string())
+        found = pc.is_in(values, value_set=value_set, skip_nulls=True).fill_null(False)
+        bad = col.notna().to_numpy(dtype=bool) & ~found.to_numpy(zero_copy_only=False)
         if bad.any():
             rows = np.flatnonzero(bad)
             vals = col.iloc[rows].tolist()

@@ -7,6 +7,7 @@ validated identifiers); the result is streamed in chunks and split by local date
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -80,18 +81,41 @@ def _local_days(updated: pd.Series, dates: Sequence[date], timezone: str, dialec
     return idx
 
 
+def _all_text(series: pd.Series) -> bool:
+    """Every value is a ``str`` or ``None`` (checked in C; only the missing values in Python)."""
+    if pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+        return False
+    values = series.to_numpy(dtype=object)
+    return all(v is None for v in values[pd.isna(values)])
+
+
 def _chunk_frame(rows: Sequence[Sequence[object]], columns: list[str], contract: Contract) -> pd.DataFrame:
     """Rows → columns. Text columns become ``str``; others keep pandas' inference (int64 / float64
     when clean, object when a value of another type hides in them, for the contract to report)."""
     data: dict[str, pd.Series] = {}
     for name, values in zip(columns, zip(*rows, strict=True), strict=True):
         series = pd.Series(values)
-        if contract.column(name).type == "string" and series.dtype == object:
-            is_text = series.map(lambda v: v is None or isinstance(v, str))
-            if is_text.all():
-                series = series.astype("str")
+        if contract.column(name).type == "string" and series.dtype == object and _all_text(series):
+            series = series.astype("str")
         data[name] = series
     return pd.DataFrame(data)
+
+
+def _fetch_sqlite(conn: sa.Connection, stmt: sa.Select, params: dict[str, object], columns: list[str],
+                  contract: Contract) -> list[pd.DataFrame]:
+    """The statement's rows through the sqlite3 cursor itself: the same tuples (the columns are
+    untyped, so SQLAlchemy processes no values), without building a Row object per row."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    args = [params[name] for name in (compiled.positiontup or [])]
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(str(compiled), args)
+        chunks = []
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            chunks.append(_chunk_frame(rows, columns, contract))
+    finally:
+        cursor.close()
+    return chunks
 
 
 def read_database(
@@ -128,14 +152,16 @@ def read_database(
                 .where(src.c.updated_at >= sa.bindparam("lo"), src.c.updated_at < sa.bindparam("hi"))
                 .order_by(src.c.updated_at, *(src.c[k] for k in contract.key))
             )
-            result = conn.execution_options(stream_results=True, yield_per=FETCH_ROWS).execute(
-                stmt, {"lo": lo_param, "hi": hi_param}
-            )
-            chunks = [_chunk_frame(rows, columns, contract) for rows in result.partitions()]
+            params = {"lo": lo_param, "hi": hi_param}
+            if dialect == "sqlite":
+                chunks = _fetch_sqlite(conn, stmt, params, columns, contract)
+            else:
+                result = conn.execution_options(stream_results=True, yield_per=FETCH_ROWS).execute(stmt, params)
+                chunks = [_chunk_frame(rows, columns, contract) for rows in result.partitions()]
             nulls = conn.execute(
                 sa.select(sa.func.count()).select_from(src).where(src.c.updated_at.is_(None))
             ).scalar_one()
-    except sa.exc.SQLAlchemyError as exc:
+    except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
         detail = redact(str(getattr(exc, "orig", None) or exc).splitlines()[0], url)
         msg = f"{ref}: query failed ({type(exc).__name__}: {detail})"
         return [rejected(d, ref, msg) for d in dates]
@@ -154,6 +180,9 @@ def read_database(
         positions = groups.get(i)
         if positions is None:
             part = empty_frame(contract)[columns].copy()
+        elif positions[-1] - positions[0] + 1 == len(positions):
+            # rows come ordered by updated_at, so a day's rows are one contiguous run
+            part = frame.iloc[positions[0]:positions[-1] + 1].reset_index(drop=True)
         else:
             part = frame.iloc[positions].reset_index(drop=True)
         part["_row_number"] = np.arange(1, len(part) + 1, dtype=np.int64)
