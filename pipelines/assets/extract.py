@@ -15,6 +15,7 @@ import dagster as dg
 
 from pipelines.extract.registry import SOURCE_TABLES, SourceTable
 from pipelines.extract.run import ExtractConfig, LoadResult, extract_partitions, extract_unpartitioned
+from pipelines.run_dates import as_of_of
 from pipelines.settings import Settings, get_settings
 
 SOURCE_SYSTEMS = {
@@ -132,10 +133,12 @@ def build_extract_asset(table: SourceTable, partitions_def: dg.PartitionsDefinit
         started = time.monotonic()
         if table.partitioned:
             dates = [date.fromisoformat(k) for k in context.partition_keys]
-            cfg = extract_config(settings, max(dates), progress=context.log.info)
+            # the run's "today" for the future-date rule: its as-of date when it has one (a back-fill,
+            # a re-run of old days), else its last day — so grouping days into runs changes nothing
+            cfg = extract_config(settings, as_of_of(context) or max(dates), progress=context.log.info)
             results = extract_partitions(table, dates, cfg)
         else:
-            cfg = extract_config(settings, None, progress=context.log.info)
+            cfg = extract_config(settings, as_of_of(context), progress=context.log.info)
             results = extract_unpartitioned(table, cfg)
         metadata, checks = summarize(results, time.monotonic() - started)
         context.log.info(

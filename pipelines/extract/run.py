@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipelines.extract import lake
 from pipelines.extract.readers import (
@@ -173,6 +175,7 @@ def extract_partitions(table: SourceTable, dates: Sequence[date], cfg: ExtractCo
     run = _new_run(table, cfg)
     results: list[LoadResult] = []
     chunker = _Chunker(cfg)
+    dates = sorted(set(dates) | set(_resolved_orphan_days(run, dates)))
     for chunk in chunker.chunks(dates):
         if table.kind == "database":
             url = cfg.url_for(table.database)
@@ -195,6 +198,44 @@ def extract_partitions(table: SourceTable, dates: Sequence[date], cfg: ExtractCo
         # chunk must find it, so forget the keys read before it.
         run.references.forget(table.source, table.table)
     return results
+
+
+def _resolved_orphan_days(run: _Run, dates: Sequence[date]) -> list[date]:
+    """Earlier partitions of the table holding rows quarantined as orphan references whose parent
+    has reached the lake since: they are extracted again, so that nothing waits in quarantine for
+    a parent that arrived.
+
+    A mutable parent in a database (an order, a product) is partitioned by the local day of its LAST
+    update. A child of day D whose parent was updated after D finds no parent when D is extracted in a
+    run of its own, but does in a back-fill that extracts the parent's later partition first. Without
+    this, the child would stay quarantined for good after single-day runs and be loaded by the
+    back-fill: the lake would depend on how the days were grouped into runs."""
+    table, cfg = run.table, run.cfg
+    references = {col.name: ref for col, ref in table.contract.references}
+    root = Path(cfg.lake_dir) / "quarantine" / table.source / table.table
+    files = sorted(root.glob("date=*/" + lake.PART_NAME)) if references and root.exists() else []
+    wanted, days = set(dates), []
+    for path in files:
+        day = date.fromisoformat(path.parent.name.removeprefix("date="))
+        if day in wanted:
+            continue
+        if table.kind != "database" and not table.landing_path(cfg.landing_dir, day).exists():
+            continue  # the landing file is gone: nothing to read again
+        q = pq.read_table(path, columns=["_rule", "_value"]).to_pandas()
+        orphans = q[q["_rule"].str.startswith("reference(")]
+        for rule, values in orphans.groupby("_rule")["_value"]:
+            ref = references.get(rule.removeprefix("reference(").removesuffix(")"))
+            keys = run.references.lake_keys(ref) if ref is not None else None
+            found = keys is not None and pc.any(
+                pc.is_in(pa.array(values.astype("str")), value_set=keys.cast(pa.string()))).as_py()
+            if found:
+                days.append(day)
+                break
+    if days and cfg.progress is not None:
+        cfg.progress(f"{table.name}: {len(days)} earlier partition(s) with orphan rows whose parent has arrived "
+                     f"since are extracted again: {', '.join(str(d) for d in days[:10])}"
+                     f"{' …' if len(days) > 10 else ''}")
+    return days
 
 
 def extract_unpartitioned(table: SourceTable, cfg: ExtractConfig) -> list[LoadResult]:

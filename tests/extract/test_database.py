@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -131,6 +132,41 @@ def test_reconciliation_with_defective_rows(company_with_dims):
     assert set(q.columns) == {"_raw", "_rule", "_field", "_value", "_reason", "_row_number", "_source",
                               "_batch_id", "_loaded_at"}
     assert '"quantity": "N/A"' in typed.loc["type", "_raw"]
+
+
+def test_orphan_rows_are_extracted_again_once_their_parent_reaches_the_lake(company_with_dims):
+    """Order O00000001 is updated (shipped) on 2025-03-05, so the lake holds it in that day's partition
+    only. Day 2025-03-01 extracted on its own quarantines its lines as orphans; once the order's
+    partition is extracted, the next extraction of order lines (any day) loads them — as a back-fill
+    extracting the order's partition first would have — while a key that exists nowhere stays put."""
+    cfg = company_with_dims.config()
+    S.execute(company_with_dims.erp_url, "UPDATE orders SET status = 'shipped', updated_at = :ts "
+              "WHERE order_id = 'O00000001'", {"ts": "2025-03-05 03:00:00"})
+    base = S.order_lines()[0]
+    S.insert_rows(company_with_dims.erp_url, "order_lines",
+                  [{**base, "order_line_id": "X-orphan", "order_id": "O99999999"}])
+    day, later = date(2025, 3, 1), date(2025, 3, 5)
+    extract_partitions(ORDERS, [day], cfg)
+    [first] = extract_partitions(ORDER_LINES, [day], cfg)
+    q = read_partition(cfg.lake_dir, "erp", "order_lines", day, quarantine=True)
+    assert sorted(q["_value"]) == ["O00000001", "O00000001", "O99999999"]
+    assert first.rows_quarantined == 3
+
+    extract_partitions(ORDERS, [later], cfg)
+    messages: list[str] = []
+    results = extract_partitions(ORDER_LINES, [later], replace(cfg, progress=messages.append))
+
+    assert [r.partition_date for r in results] == [day, later]
+    loaded = set(read_partition(cfg.lake_dir, "erp", "order_lines", day)["order_line_id"])
+    assert {"O00000001-1", "O00000001-2"} <= loaded
+    q = read_partition(cfg.lake_dir, "erp", "order_lines", day, quarantine=True)
+    assert list(q["_value"]) == ["O99999999"] and list(q["_rule"]) == ["reference(order_id)"]
+    assert any("extracted again: 2025-03-01" in m for m in messages), messages
+    log = read_load_log(cfg.lake_dir, "erp", "order_lines").set_index("partition_date")
+    assert log.loc[day, "rows_quarantined"] == 1 and log.loc[day, "rows_loaded"] == len(loaded)
+    # the remaining orphan's parent never arrives: the day is not read again
+    again = extract_partitions(ORDER_LINES, [later], cfg)
+    assert [r.partition_date for r in again] == [later]
 
 
 def test_missing_database_column_rejects_and_other_tables_go_on(company_with_dims):

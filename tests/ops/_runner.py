@@ -3,7 +3,7 @@
     python -m tests.ops._runner <dbt project copy> prepare
     python -m tests.ops._runner <dbt project copy> cli <kpi arguments…>          # exits with kpi's code
     python -m tests.ops._runner <dbt project copy> nightly <result.json> --start D --end D --as-of D
-    python -m tests.ops._runner <dbt project copy> nightly <result.json> --partition D [--partition D …]
+    python -m tests.ops._runner <dbt project copy> nightly <result.json> --partition D [--partition D …] [--as-of D]
     python -m tests.ops._runner <dbt project copy> nightly <result.json> --writers-only [--dbt-model K …]
     python -m tests.ops._runner - read-loop <serving file> <stop file> <result.json>
     python -m tests.ops._runner - lock-write <database> <result.json> <hold seconds> [--no-lock]
@@ -18,8 +18,8 @@ that name the project (``pipelines.settings.DBT_PROJECT_DIR``, ``pipelines.dbt_p
 / ``MANIFEST_PATH``) before anything reads them; the code that runs is the repository's.
 
 ``nightly`` is ``pipelines.execution.run_nightly`` (what ``kpi run`` / ``kpi backfill`` call): one
-range run, or one run per ``--partition`` day (as-of = that day) one after the other in this process,
-as the nightly schedule would make them. With ``--writers-only`` it executes the same job restricted
+range run, or one run per ``--partition`` day (as-of = ``--as-of``, else that day) one after the other in this
+process. With ``--writers-only`` it executes the same job restricted
 to the assets that write the private warehouse or publish from it (dbt build — optionally a subset of
 its models —, serving copy, alerts): the two-writers test. The result file lists, per run, the
 outcome plus, from the run's event log, step start/end times and the writer-lock waits.
@@ -157,7 +157,7 @@ def cmd_nightly(argv: list[str]) -> int:
     parser.add_argument("--partition", action="append", default=[])
     parser.add_argument("--start")
     parser.add_argument("--end")
-    parser.add_argument("--as-of", help="as-of date of a range or writers-only run (single days: the day)")
+    parser.add_argument("--as-of", help="as-of date of the run(s) (single days without it: the day itself)")
     parser.add_argument("--writers-only", action="store_true")
     parser.add_argument("--dbt-model", action="append", default=[], help="with --writers-only: dbt subset")
     args = parser.parse_args(argv)
@@ -170,7 +170,7 @@ def cmd_nightly(argv: list[str]) -> int:
     elif args.partition:
         outcomes = []
         for day in map(date.fromisoformat, args.partition):
-            outcomes.append(run_nightly(partition=day, as_of=day))
+            outcomes.append(run_nightly(partition=day, as_of=_iso(args.as_of) or day))
             print(outcomes[-1].summary(), flush=True)
     else:
         outcomes = [run_nightly(start=_iso(args.start), end=_iso(args.end), as_of=_iso(args.as_of))]
