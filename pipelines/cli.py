@@ -265,7 +265,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Dagster marks `backfill_policy` (single-run backfills, which we rely on) as beta and warns at
     # every import; on a terminal that notice hides the progress lines. Only that notice is muted.
     warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` .* is currently in beta")
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"] and argv[1:2] not in (["-h"], ["--help"]):
+        # argparse's REMAINDER does not take options that start the remainder: hand them over as they are
+        args = argparse.Namespace(func=cmd_bench, rest=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
