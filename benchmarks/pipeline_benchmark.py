@@ -60,6 +60,9 @@ SCRIPT = Path(__file__).resolve()
 DEFAULT_START = date(2024, 1, 1)
 DEFAULT_END = date(2025, 11, 19)
 FLOOR_KPIS = ("net_revenue", "new_contracts", "active_customers", "complaint_rate")
+#: The raw tables the floor (and its pandas twin) read.
+FLOOR_TABLES = (("hr", "org_units"), ("erp", "orders"), ("erp", "order_lines"), ("erp", "returns"),
+                ("servicedesk", "tickets"))
 #: complaint_rate v2 (catalog/customer.yml) is valid from this day: a month is evaluated with the
 #: version valid on its last day (or on the as-of date while it runs).
 COMPLAINT_RATE_V2_FROM = date(2025, 7, 1)
@@ -77,7 +80,7 @@ FLOOR_SQL = """
 with
 org_versions as (
     select org_unit_id, parent_org_unit_id, valid_from, valid_to
-    from read_parquet($lake || '/raw/hr/org_units/date=*/*.parquet', hive_partitioning = true)
+    from read_parquet($org_units, hive_partitioning = true)
     qualify row_number() over (partition by org_unit_id, valid_from
                                order by updated_at desc nulls last, "date" desc, _loaded_at desc, _row_number desc) = 1
 ),
@@ -111,25 +114,25 @@ closure as (
 orders as (
     select order_id, customer_id, org_unit_id, order_type, status = 'cancelled' as is_cancelled,
            cast(timezone($tz, order_ts) as date) as order_date
-    from read_parquet($lake || '/raw/erp/orders/date=*/*.parquet', hive_partitioning = true)
+    from read_parquet($orders, hive_partitioning = true)
     qualify row_number() over (partition by order_id
                                order by updated_at desc nulls last, "date" desc, _loaded_at desc, _row_number desc) = 1
 ),
 lines as (
     select order_line_id, order_id, quantity, unit_price, discount_pct, is_cancelled = 1 as is_cancelled
-    from read_parquet($lake || '/raw/erp/order_lines/date=*/*.parquet', hive_partitioning = true)
+    from read_parquet($order_lines, hive_partitioning = true)
     qualify row_number() over (partition by order_line_id
                                order by updated_at desc nulls last, "date" desc, _loaded_at desc, _row_number desc) = 1
 ),
 returns as (
     select order_line_id, refund_amount, cast(timezone($tz, return_ts) as date) as return_date
-    from read_parquet($lake || '/raw/erp/returns/date=*/*.parquet', hive_partitioning = true)
+    from read_parquet($returns, hive_partitioning = true)
     qualify row_number() over (partition by return_id
                                order by updated_at desc nulls last, "date" desc, _loaded_at desc, _row_number desc) = 1
 ),
 tickets as (
     select team_id, is_complaint = 1 as is_complaint, priority, cast(timezone($tz, opened_at) as date) as opened_date
-    from read_parquet($lake || '/raw/servicedesk/tickets/date=*/*.parquet', hive_partitioning = true)
+    from read_parquet($tickets, hive_partitioning = true)
     qualify row_number() over (partition by ticket_id
                                order by updated_at desc nulls last, "date" desc, _loaded_at desc, _row_number desc) = 1
 ),
@@ -196,10 +199,12 @@ def floor_actuals(lake_dir: Path, start: date, as_of: date, timezone: str):
     """Run FLOOR_SQL; returns (data frame, seconds of the query alone)."""
     import duckdb
 
+    from pipelines.extract.lake import partition_glob
+
     con = duckdb.connect()
     started = time.perf_counter()
     frame = con.execute(FLOOR_SQL, {
-        "lake": str(lake_dir), "start": start.isoformat(), "as_of": as_of.isoformat(), "tz": timezone,
+        **{table: partition_glob(lake_dir, source, table) for source, table in FLOOR_TABLES}, "start": start.isoformat(), "as_of": as_of.isoformat(), "tz": timezone,
         "v2_from": COMPLAINT_RATE_V2_FROM.isoformat(),
     }).df()
     seconds = time.perf_counter() - started
@@ -214,11 +219,13 @@ def pandas_actuals(lake_dir: Path, start: date, as_of: date, timezone: str):
     import numpy as np
     import pandas as pd
 
+    from pipelines.extract.lake import table_dir
+
     started = time.perf_counter()
     order = ["updated_at", "date", "_loaded_at", "_row_number"]
 
     def latest(source: str, table: str, key: list[str], columns: list[str]) -> pd.DataFrame:
-        frame = pd.read_parquet(lake_dir / "raw" / source / table, columns=columns + order)
+        frame = pd.read_parquet(table_dir(lake_dir, source, table), columns=columns + order)
         frame["date"] = pd.to_datetime(frame["date"].astype(str))
         frame = frame.sort_values(order, na_position="first", kind="stable")
         return frame.drop_duplicates(key, keep="last").drop(columns=order)
@@ -518,17 +525,9 @@ def _ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=UTC).timestamp()
 
 
-def _child_floor(args: argparse.Namespace) -> int:
-    frame, seconds = floor_actuals(Path(args.lake), date.fromisoformat(args.start),
-                                   date.fromisoformat(args.as_of), args.timezone)
-    frame.to_parquet(args.output)
-    Path(args.result).write_text(json.dumps({"seconds": seconds, "rows": len(frame)}), encoding="utf-8")
-    return 0
-
-
-def _child_pandas(args: argparse.Namespace) -> int:
-    frame, seconds = pandas_actuals(Path(args.lake), date.fromisoformat(args.start),
-                                    date.fromisoformat(args.as_of), args.timezone)
+def _child_actuals(args: argparse.Namespace, compute) -> int:  # noqa: ANN001 - floor_actuals or pandas_actuals
+    frame, seconds = compute(Path(args.lake), date.fromisoformat(args.start), date.fromisoformat(args.as_of),
+                             args.timezone)
     frame.to_parquet(args.output)
     Path(args.result).write_text(json.dumps({"seconds": seconds, "rows": len(frame)}), encoding="utf-8")
     return 0
@@ -1071,7 +1070,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("_nightly", "_floor", "_pandas"):
         cargs = _child_parser().parse_args(argv)
-        return {"_nightly": _child_nightly, "_floor": _child_floor, "_pandas": _child_pandas}[cargs.child](cargs)
+        if cargs.child == "_nightly":
+            return _child_nightly(cargs)
+        return _child_actuals(cargs, floor_actuals if cargs.child == "_floor" else pandas_actuals)
     if argv and argv[0] == "--":
         argv = argv[1:]
     args = build_parser().parse_args(argv)

@@ -96,8 +96,10 @@ def fail_abandoned_runs(inst: dg.DagsterInstance) -> list[str]:
 
 
 def run_nightly(*, partition: date | None = None, start: date | None = None, end: date | None = None,
-                as_of: date | None = None, job_name: str = NIGHTLY_JOB) -> RunOutcome:
-    """Execute the nightly job for one day, or for a range of days in one run."""
+                as_of: date | None = None, job_name: str = NIGHTLY_JOB,
+                asset_selection: list[dg.AssetKey] | None = None) -> RunOutcome:
+    """Execute the nightly job for one day, or for a range of days in one run (optionally only the
+    assets ``asset_selection``)."""
     from pipelines.definitions import defs
 
     tags: dict[str, str] = {}
@@ -116,6 +118,7 @@ def run_nightly(*, partition: date | None = None, start: date | None = None, end
         run_config=cli_run_config(),
         instance=inst,
         partition_key=partition.isoformat() if partition else None,
+        asset_selection=asset_selection,
         tags=tags,
         raise_on_error=False,
     )
@@ -192,22 +195,16 @@ def status_lines() -> list[str]:
         started = record.start_time and time.strftime("%Y-%m-%d %H:%M", time.localtime(record.start_time))
         lines.append(f"  {run.run_id[:8]}  {run.status.value:<9} {started or '-':<16} {run.job_name}"
                      f"  {run.tags.get('dagster/partition') or run.tags.get(RANGE_END_TAG, '')}")
-    log_root = s.lake_dir / "_meta" / "load_log"
-    if log_root.exists():
+    from pipelines.extract.lake import read_load_log
+
+    log = read_load_log(s.lake_dir)  # the latest attempt of every partition (docs/sources.md)
+    if not log.empty:
         lines.append("raw lake (latest partition / rejected partitions):")
-        with duckdb.connect() as con:
-            # a partition extracted again is logged again: its latest attempt counts (docs/sources.md)
-            rows = con.execute(
-                "select source, \"table\", max(partition_date), count(*) filter (where status = 'rejected') "
-                "from (select * from read_parquet(?, union_by_name = true, hive_partitioning = false) "
-                "      qualify row_number() over (partition by source, \"table\", partition_date, "
-                "      case when partition_date is null then source_ref end "
-                "      order by loaded_at desc, batch_id desc) = 1) "
-                "group by all order by all",
-                [str(log_root / "*" / "*" / "**" / "*.parquet")],
-            ).fetchall()
-        for source, table, latest, rejected in rows:
-            lines.append(f"  {source + '.' + table:<32} {latest}  rejected: {rejected}")
+        log["rejected"] = log["status"] == "rejected"
+        summary = log.groupby(["source", "table"], sort=True).agg(
+            latest=("partition_date", "max"), rejected=("rejected", "sum"))
+        for (source, table), row in summary.iterrows():
+            lines.append(f"  {source + '.' + table:<32} {row['latest']}  rejected: {int(row['rejected'])}")
     serving_db = s.serving_dir / "kpi.duckdb"
     if serving_db.exists():
         with duckdb.connect(str(serving_db), read_only=True) as con:

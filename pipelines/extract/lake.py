@@ -66,16 +66,27 @@ LOAD_LOG_SCHEMA = pa.schema([
 ])
 
 
-def _partition_dir(root: Path, source: str, table: str, day: date) -> Path:
-    return Path(root) / source / table / f"date={day.isoformat()}"
+def table_dir(lake_dir: Path, source: str, table: str, *, quarantine: bool = False) -> Path:
+    """``lake/raw/<source>/<table>`` (or ``lake/quarantine/…``): the folder of a table's partitions."""
+    return Path(lake_dir) / ("quarantine" if quarantine else "raw") / source / table
+
+
+def partition_glob(lake_dir: Path, source: str, table: str, *, quarantine: bool = False) -> str:
+    """A glob matching every partition file of a table (for DuckDB's ``read_parquet`` or ``Path.glob``)."""
+    return str(table_dir(lake_dir, source, table, quarantine=quarantine) / "date=*" / PART_NAME)
+
+
+def partition_day(path: Path) -> date:
+    """The day of a partition file ``…/date=YYYY-MM-DD/part-0.parquet``."""
+    return date.fromisoformat(Path(path).parent.name.removeprefix("date="))
 
 
 def raw_partition_path(lake_dir: Path, source: str, table: str, day: date) -> Path:
-    return _partition_dir(Path(lake_dir) / "raw", source, table, day) / PART_NAME
+    return table_dir(lake_dir, source, table) / f"date={day.isoformat()}" / PART_NAME
 
 
 def quarantine_partition_path(lake_dir: Path, source: str, table: str, day: date) -> Path:
-    return _partition_dir(Path(lake_dir) / "quarantine", source, table, day) / PART_NAME
+    return table_dir(lake_dir, source, table, quarantine=True) / f"date={day.isoformat()}" / PART_NAME
 
 
 def load_log_path(lake_dir: Path, source: str, table: str, day: date | None, tag: str | None = None) -> Path:

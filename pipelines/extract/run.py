@@ -212,11 +212,11 @@ def _resolved_orphan_days(run: _Run, dates: Sequence[date]) -> list[date]:
     back-fill: the lake would depend on how the days were grouped into runs."""
     table, cfg = run.table, run.cfg
     references = {col.name: ref for col, ref in table.contract.references}
-    root = Path(cfg.lake_dir) / "quarantine" / table.source / table.table
-    files = sorted(root.glob("date=*/" + lake.PART_NAME)) if references and root.exists() else []
+    root = lake.table_dir(cfg.lake_dir, table.source, table.table, quarantine=True)
+    files = sorted(root.glob(f"date=*/{lake.PART_NAME}")) if references and root.exists() else []
     wanted, days = set(dates), []
     for path in files:
-        day = date.fromisoformat(path.parent.name.removeprefix("date="))
+        day = lake.partition_day(path)
         if day in wanted:
             continue
         if table.kind != "database" and not table.landing_path(cfg.landing_dir, day).exists():

@@ -89,48 +89,16 @@ def _event_log(instance, run_id: str) -> dict:
 
 def _writers_only(as_of: date | None, dbt_models: list[str]) -> RunOutcome:
     """The nightly job restricted to the warehouse writers: dbt build (optionally only ``dbt_models``,
-    e.g. ``marts/dim_date``), serving copy, alerts — tagged like ``run_nightly`` tags its runs."""
-    import os
-    import socket
-
+    e.g. ``marts/dim_date``), serving copy, alerts."""
     import dagster as dg
 
     from pipelines.assets import serving
     from pipelines.assets.dbt import warehouse_dbt_assets
-    from pipelines.definitions import defs
-    from pipelines.execution import (
-        NIGHTLY_JOB,
-        RUNNER_HOST_TAG,
-        RUNNER_PID_TAG,
-        RunOutcome,
-        fail_abandoned_runs,
-        instance,
-    )
-    from pipelines.progress import cli_run_config
-    from pipelines.run_dates import AS_OF_TAG
+    from pipelines.execution import run_nightly
 
     dbt_keys = ([dg.AssetKey(m.split("/")) for m in dbt_models] if dbt_models
                 else list(warehouse_dbt_assets.keys))
-    tags = {RUNNER_PID_TAG: str(os.getpid()), RUNNER_HOST_TAG: socket.gethostname()}
-    if as_of:
-        tags[AS_OF_TAG] = as_of.isoformat()
-    inst = instance()
-    abandoned = fail_abandoned_runs(inst)
-    started = time.monotonic()
-    result = defs.resolve_job_def(NIGHTLY_JOB).execute_in_process(
-        run_config=cli_run_config(),
-        instance=inst,
-        asset_selection=[*dbt_keys, serving.SERVING_KEY, serving.ALERTS_KEY],
-        tags=tags,
-        raise_on_error=False,
-    )
-    outcome = RunOutcome(run_id=result.run_id, success=result.success, seconds=time.monotonic() - started,
-                         abandoned_runs=abandoned)
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error
-            outcome.failed_steps.append((event.step_key or "?", error.message.strip() if error else "?"))
-    return outcome
+    return run_nightly(as_of=as_of, asset_selection=[*dbt_keys, serving.SERVING_KEY, serving.ALERTS_KEY])
 
 
 def _record(outcome: RunOutcome) -> dict:
