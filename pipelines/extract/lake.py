@@ -81,6 +81,24 @@ def partition_day(path: Path) -> date:
     return date.fromisoformat(Path(path).parent.name.removeprefix("date="))
 
 
+def is_partition_file(path: Path) -> bool:
+    """True for ``…/date=YYYY-MM-DD/…`` (not the ``date=unplaced`` quarantine store)."""
+    try:
+        partition_day(path)
+    except ValueError:
+        return False
+    return True
+
+
+#: The quarantine folder of rows that belong to no partition yet (a database row whose watermark
+#: cannot be read or lies in the future): ``quarantine/<source>/<table>/date=unplaced/``.
+UNPLACED = "unplaced"
+
+
+def unplaced_path(lake_dir: Path, source: str, table: str) -> Path:
+    return table_dir(lake_dir, source, table, quarantine=True) / f"date={UNPLACED}" / PART_NAME
+
+
 def raw_partition_path(lake_dir: Path, source: str, table: str, day: date) -> Path:
     return table_dir(lake_dir, source, table) / f"date={day.isoformat()}" / PART_NAME
 

@@ -29,8 +29,10 @@ import pyarrow.parquet as pq
 
 from pipelines.extract import lake
 from pipelines.extract.readers import (
+    IrregularRows,
     PartitionRead,
     read_database,
+    read_irregular,
     read_landing_file,
     read_workbooks,
     redact,
@@ -55,7 +57,8 @@ class ExtractConfig:
     erp_url: str | None = field(default=None, repr=False)
     hr_url: str | None = field(default=None, repr=False)
     timezone: str = "Asia/Shanghai"
-    #: The run date for the future-date rule (default: today in ``timezone``).
+    #: The day the run extracts for (default: today in ``timezone``). No rule that judges a row uses
+    #: it: rows are judged against their own partition day (see quality.contracts.validate).
     run_date: date | None = None
     future_tolerance_days: int = 1
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
@@ -67,8 +70,15 @@ class ExtractConfig:
     chunk_rows: int = 400_000
     first_chunk_days: int = 14
 
+    #: The wall-clock day in ``timezone`` (default: now); a database watermark after it plus the
+    #: tolerance is impossible (a clock error) and its row is quarantined as unplaced.
+    today: date | None = None
+
     def effective_run_date(self) -> date:
-        return self.run_date or datetime.now(ZoneInfo(self.timezone)).date()
+        return self.run_date or self.effective_today()
+
+    def effective_today(self) -> date:
+        return self.today or datetime.now(ZoneInfo(self.timezone)).date()
 
     def url_for(self, database: str | None) -> str | None:
         return {"erp": self.erp_url, "hr": self.hr_url}.get(database or "")
@@ -176,14 +186,17 @@ def extract_partitions(table: SourceTable, dates: Sequence[date], cfg: ExtractCo
     results: list[LoadResult] = []
     chunker = _Chunker(cfg)
     dates = sorted(set(dates) | set(_resolved_orphan_days(run, dates)))
+    url = cfg.url_for(table.database) if table.kind == "database" else None
+    irregular = _irregular_rows(run, dates, url) if url and dates else None
     for chunk in chunker.chunks(dates):
         if table.kind == "database":
-            url = cfg.url_for(table.database)
             if not url:
                 msg = f"{table.name}: no URL configured for database {table.database!r} (rule: config)"
                 reads = [rejected(d, f"{table.table}@{table.database}", msg) for d in chunk]
+            elif irregular is not None and irregular.rejection:
+                reads = [rejected(d, f"{table.table}@{table.database}", irregular.rejection) for d in chunk]
             else:
-                reads = read_database(table, chunk, url, cfg.timezone)
+                reads = read_database(table, chunk, url, cfg.timezone, irregular)
                 for r in reads:
                     if r.rejection:
                         r.rejection = redact(r.rejection, url)
@@ -197,7 +210,65 @@ def extract_partitions(table: SourceTable, dates: Sequence[date], cfg: ExtractCo
         # This chunk is in the lake now: a self-reference (org_units.parent_org_unit_id) in a later
         # chunk must find it, so forget the keys read before it.
         run.references.forget(table.source, table.table)
+    if irregular is not None and not irregular.rejection:
+        results.extend(_write_unplaced(run, irregular))
     return results
+
+
+def _irregular_rows(run: _Run, dates: Sequence[date], url: str) -> IrregularRows:
+    """The table's rows no day window finds (see ``read_irregular``), read once per call."""
+    cfg = run.cfg
+    horizon = cfg.effective_today() + timedelta(days=cfg.future_tolerance_days)
+    irregular = read_irregular(run.table, dates, url, cfg.timezone, horizon)
+    if irregular.rejection:
+        irregular.rejection = redact(irregular.rejection, url)
+    elif cfg.progress is not None and irregular.fetched:
+        cfg.progress(f"{run.table.name}: {irregular.fetched} row(s) with an irregular updated_at: "
+                     f"{sum(len(f) for f in irregular.placed.values())} placed on their day, "
+                     f"{0 if irregular.unplaced is None else len(irregular.unplaced)} quarantined as unplaced, "
+                     f"{irregular.elsewhere} belong to days this run does not extract")
+    return irregular
+
+
+def _write_unplaced(run: _Run, irregular: IrregularRows) -> list[LoadResult]:
+    """The table's ``unplaced`` quarantine store: rewritten by every extraction with the rows whose
+    watermark puts them in no partition yet (none: the store is removed). Logged when it changes."""
+    table, cfg = run.table, run.cfg
+    path = lake.unplaced_path(cfg.lake_dir, table.source, table.table)
+    rows = irregular.unplaced
+    if rows is None or rows.empty:
+        if not path.exists():
+            return []
+        lake.remove_file(path)
+        read = PartitionRead(day=None, source_ref=f"{table.table} (unplaced)", tag="unplaced")
+        result = _log(run, read, "empty", 0, 0, 0, "no row is unplaced any more: the store is removed",
+                      None, None, None, ())
+        _flush_log(run)
+        return [result]
+    columns = list(table.contract.source_column_names)
+    ref = f"{table.table}@{table.database} (unplaced)"
+    quarantine = pd.DataFrame({
+        "_raw": [lake_json({c: value_text(v) for c, v in zip(columns, values, strict=True)})
+                 for values in rows[columns].itertuples(index=False, name=None)],
+        "_rule": "watermark(updated_at)",
+        "_field": "updated_at",
+        "_value": [value_text(v) for v in rows["updated_at"].tolist()],
+        "_reason": [f"{ref}: {problem}" for problem in rows["_problem"]],
+        "_row_number": np.arange(1, len(rows) + 1, dtype=np.int64),
+    })
+    quarantine["_source"] = ref
+    quarantine["_batch_id"] = run.batch_id
+    quarantine["_loaded_at"] = run.loaded_at
+    q_table = pa.Table.from_pandas(quarantine, schema=lake.QUARANTINE_SCHEMA, preserve_index=False)
+    sha = lake.content_sha256(lake.QUARANTINE_SCHEMA, lake.row_hashes(quarantine))
+    lake.write_parquet_atomic(q_table, path, sha)
+    read = PartitionRead(day=None, source_ref=ref, tag="unplaced")
+    kinds = Counter(problem.split(";")[0] for problem in rows["_problem"])
+    message = (f"{len(rows)} row(s) belong to no partition yet and are quarantined as unplaced ("
+               + ", ".join(f"{n} × {kind}" for kind, n in kinds.most_common()) + ")")
+    result = _log(run, read, "loaded", len(rows), 0, len(rows), message, None, None, path, (message,))
+    _flush_log(run)
+    return [result]
 
 
 def _resolved_orphan_days(run: _Run, dates: Sequence[date]) -> list[date]:
@@ -213,7 +284,8 @@ def _resolved_orphan_days(run: _Run, dates: Sequence[date]) -> list[date]:
     table, cfg = run.table, run.cfg
     references = {col.name: ref for col, ref in table.contract.references}
     root = lake.table_dir(cfg.lake_dir, table.source, table.table, quarantine=True)
-    files = sorted(root.glob(f"date=*/{lake.PART_NAME}")) if references and root.exists() else []
+    files = sorted(p for p in root.glob(f"date=*/{lake.PART_NAME}") if lake.is_partition_file(p)) \
+        if references and root.exists() else []
     wanted, days = set(dates), []
     for path in files:
         day = lake.partition_day(path)
@@ -295,9 +367,13 @@ def _process(run: _Run, reads: list[PartitionRead]) -> list[LoadResult]:
     batch["_partition"] = np.repeat(np.arange(len(frames), dtype=np.int64), lengths)
     batch["_source"] = pd.Series(np.repeat(np.array([r.source_ref for r in accepted], dtype=object), lengths),
                                  dtype="str")
+    # every rule that judges a row uses the row's own partition day (never the day the run happens)
+    batch["_partition_day"] = np.repeat(
+        np.array([np.datetime64(r.day, "D") if r.day else np.datetime64("NaT") for r in accepted],
+                 dtype="datetime64[D]"), lengths).astype("datetime64[us]")
     try:
         outcome = validate_batch(
-            contract, batch, timezone=run.cfg.timezone, run_date=run.cfg.effective_run_date(),
+            contract, batch, timezone=run.cfg.timezone,
             future_tolerance_days=run.cfg.future_tolerance_days, references=run.references,
         )
     except Exception as exc:  # a check that cannot run rejects the batch instead of stopping the run

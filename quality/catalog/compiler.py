@@ -35,7 +35,8 @@ from quality.catalog.expressions import (
     split_division,
 )
 from quality.catalog.loader import derived_references, load_catalog
-from quality.catalog.schema import Catalog, Kpi, KpiVersion
+from quality.catalog.ranges import resolve_ranges
+from quality.catalog.schema import Catalog, Kpi, KpiSpec, KpiVersion
 
 GENERATED_DIR = Path("macros") / "generated"
 MACRO_FILE = "kpi_catalog.sql"
@@ -127,6 +128,8 @@ def compile_catalog(catalog_dir: Path, dbt_project_dir: Path) -> CompiledCatalog
     passes: dict[tuple[str, str, str], dict[str, Any]] = {}
     weights: list[dict[str, Any]] = []
     seq = itertools.count(1)
+    specs: dict[tuple[str, int], KpiSpec] = {}
+    formulas: dict[tuple[str, int], exp.Expression] = {}
 
     for kpi in catalog.kpis:
         for v in kpi.versions:
@@ -178,8 +181,10 @@ def compile_catalog(catalog_dir: Path, dbt_project_dir: Path) -> CompiledCatalog
                 "derived_denominator_sql": None,
                 "derived_refs": [],
             }
+            specs[(kpi.id, v.version)] = s
             if m.type == "derived":
                 formula = check_formula(m.formula or "", kpi_ids)
+                formulas[(kpi.id, v.version)] = formula.tree
                 row["formula"] = formula.sql
 
                 def ref(name: str) -> exp.Expression:
@@ -239,6 +244,11 @@ def compile_catalog(catalog_dir: Path, dbt_project_dir: Path) -> CompiledCatalog
                                 "weight": w, "scope": list(s.scope)})
 
     _add_source_models(versions)
+    ranges = resolve_ranges(specs, formulas, {k.id: k.current.version for k in catalog.kpis})
+    for row in versions:
+        interval, source = ranges[(row["kpi_id"], row["version"])]
+        row["value_min"], row["value_max"] = interval.as_pair()
+        row["range_source"] = source
     objectives = [
         {
             "objective_id": o.id,

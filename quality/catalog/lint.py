@@ -13,6 +13,12 @@ the rule and the reason. The validation errors of :func:`compile_catalog` are cl
 - relevant: no objective, or an objective that does not exist (error);
 - time_bound: no grain (error); a target but no month/quarter/year grain to set it for (error); a
   fixed target for a grain the KPI is not reported at (warning);
+- possible: a fixed target outside the values the KPI can take (its declared or inferred range, see
+  quality/catalog/ranges.py) (error); with a warehouse: a growth target that last year's actuals
+  turn into an impossible value for some unit and period (a share above 100 %) (error);
+- reference: an owner, scope, target or weight naming an org unit (or an owner person) the
+  warehouse does not know, with the closest known ids as a did-you-mean (error; needs the
+  warehouse's dim_org_unit / dim_employee or the lists passed in);
 - owner: no owner (error); weights: an org unit's weights not summing to 100 (error);
   focus: more than 7 KPIs weighted for one org unit or unit type (warning; the advice is 3–5);
   cycle: derived KPIs referencing each other (error); duplicate: a KPI or objective id defined twice
@@ -22,7 +28,10 @@ the rule and the reason. The validation errors of :func:`compile_catalog` are cl
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +40,7 @@ from quality.catalog.compiler import CompiledCatalog, compile_catalog
 from quality.catalog.errors import CatalogError, CatalogIssue
 from quality.catalog.expressions import ExpressionError, check_expression
 from quality.catalog.loader import load_catalog
+from quality.catalog.ranges import Interval
 from quality.catalog.schema import Catalog, KpiVersion
 
 VAGUE_WORDS = (
@@ -39,8 +49,8 @@ VAGUE_WORDS = (
 )
 MAX_WEIGHTED_KPIS = 7
 _NUMBER = re.compile(r"\d")
-RULES = ("specific", "measurable", "achievable", "relevant", "time_bound", "owner", "weights", "focus", "cycle",
-         "duplicate", "valid")
+RULES = ("specific", "measurable", "achievable", "possible", "reference", "relevant", "time_bound", "owner",
+         "weights", "focus", "cycle", "duplicate", "valid")
 #: The warehouse schema whose models the measures read.
 WAREHOUSE_SCHEMA = "marts"
 
@@ -109,13 +119,27 @@ def _sorted(findings: list[LintFinding]) -> list[LintFinding]:
     return sorted(findings, key=lambda f: (f.severity != "error", f.file, f.item_id or "", f.field))
 
 
-def lint_catalog(catalog_dir: Path, dbt_project_dir: Path, warehouse_path: Path | None = None) -> list[LintFinding]:
+def lint_catalog(catalog_dir: Path, dbt_project_dir: Path, warehouse_path: Path | None = None, *,
+                 org_units: Collection[str] | None = None,
+                 employees: Collection[str] | None = None) -> list[LintFinding]:
     """Every finding about the catalog, errors first; never raises for a bad catalog.
 
     ``warehouse_path``: a DuckDB file with schema ``marts`` (the build warehouse or its published copy);
-    with it, measures are also compiled against the warehouse and growth targets checked against
-    history.
+    with it, measures are also compiled against the warehouse, growth targets checked against
+    history and org unit / person ids against its dimensions. ``org_units`` / ``employees``: the
+    known ids, when they come from elsewhere (they win over the warehouse's).
     """
+    warehouse = Path(warehouse_path) if warehouse_path is not None and Path(warehouse_path).exists() else None
+    if warehouse is not None:
+        known_units, known_people = _known_ids(warehouse)
+        org_units = org_units if org_units is not None else known_units
+        employees = employees if employees is not None else known_people
+
+    def references(catalog: Catalog) -> list[CatalogIssue]:
+        if org_units is None:
+            return []
+        return _references(catalog, set(org_units), None if employees is None else set(employees))
+
     try:
         compiled = compile_catalog(Path(catalog_dir), Path(dbt_project_dir))
     except CatalogError as err:
@@ -124,12 +148,144 @@ def lint_catalog(catalog_dir: Path, dbt_project_dir: Path, warehouse_path: Path 
             structure = load_catalog(Path(catalog_dir))
         except CatalogError:
             return _sorted(invalid)
-        return _sorted(invalid + [_finding(f) for f in _smart(structure)])
-    findings = _smart(compiled.catalog)
-    if warehouse_path is not None and Path(warehouse_path).exists():
-        findings.extend(_measurable(compiled, Path(warehouse_path)))
-        findings.extend(_achievable(compiled.catalog, Path(warehouse_path)))
+        return _sorted(invalid + [_finding(f) for f in _smart(structure) + references(structure)])
+    findings = _smart(compiled.catalog) + _possible(compiled) + references(compiled.catalog)
+    if warehouse is not None:
+        findings.extend(_measurable(compiled, warehouse))
+        findings.extend(_achievable(compiled.catalog, warehouse))
+        findings.extend(_possible_growth(compiled, warehouse))
     return _sorted([_finding(f) for f in findings])
+
+
+def _range_of(row: dict[str, Any]) -> Interval:
+    lo, hi = row.get("value_min"), row.get("value_max")
+    return Interval(-math.inf if lo is None else lo, math.inf if hi is None else hi)
+
+
+def _possible(compiled: CompiledCatalog) -> list[CatalogIssue]:
+    """Fixed targets outside the values the KPI can take."""
+    out: list[CatalogIssue] = []
+    versions = {(v.kpi_id, v.version): v for k in compiled.catalog.kpis for v in k.versions}
+    for row in compiled.payload["versions"]:
+        interval = _range_of(row)
+        if not interval.bounded:
+            continue
+        v = versions[(row["kpi_id"], row["version"])]
+        t = v.spec.target
+        if t.rule != "fixed":
+            continue
+        values = {"target.value": t.value, "target.low": t.low, "target.high": t.high}
+        values.update({f"target.by_grain.{g}": x for g, x in (t.by_grain or {}).items()})
+        for field, value in values.items():
+            if value is not None and not interval.contains(value):
+                out.append(CatalogIssue(
+                    v.catalog_file, v.kpi_id, field + _suffix(v),
+                    f"target {value:g} is impossible: {v.kpi_id} ({v.spec.unit}) can only take values in "
+                    f"{interval.describe()} ({_range_source(row)})", "error", "possible"))
+    return out
+
+
+def _range_source(row: dict[str, Any]) -> str:
+    return {"declared": "its declared range", "unit": f"unit {row['unit']!r}", "measure": "a count",
+            "formula": "its formula"}.get(row.get("range_source") or "", "its range")
+
+
+def _possible_growth(compiled: CompiledCatalog, warehouse_path: Path) -> list[CatalogIssue]:
+    """Growth targets that last year's complete actuals turn into impossible values."""
+    import duckdb
+
+    rows = [r for r in compiled.payload["versions"]
+            if r["is_current"] and r["target_rule"] == "growth_vs_last_year" and _range_of(r).bounded]
+    if not rows:
+        return []
+    versions = {(v.kpi_id, v.version): v for k in compiled.catalog.kpis for v in k.versions}
+    out: list[CatalogIssue] = []
+    try:
+        con = duckdb.connect(str(warehouse_path), read_only=True)
+    except duckdb.Error:
+        return []
+    try:
+        for row in rows:
+            interval, growth = _range_of(row), float(row["target_rule_value"] or 0.0)
+            lo = interval.lo if math.isfinite(interval.lo) else None
+            hi = interval.hi if math.isfinite(interval.hi) else None
+            try:
+                found = con.execute(
+                    """
+                    select org_unit_id, grain, period_start, actual_value, actual_value * (1 + ?) as target
+                    from marts.kpi_actuals
+                    where kpi_id = ? and grain in ('month', 'quarter', 'year') and is_complete
+                        and actual_value is not null
+                        and ((? is not null and actual_value * (1 + ?) < ?) or (? is not null and actual_value * (1 + ?) > ?))
+                    order by period_start desc, org_unit_id
+                    """, [growth, row["kpi_id"], lo, growth, lo, hi, growth, hi]).fetchall()
+            except duckdb.Error:
+                return out
+            if not found:
+                continue
+            v = versions[(row["kpi_id"], row["version"])]
+            unit, grain, start, actual, target = found[0]
+            out.append(CatalogIssue(
+                v.catalog_file, v.kpi_id, "target.value" + _suffix(v),
+                f"{growth:+.0%} on last year gives impossible targets for {len(found)} unit-period(s) "
+                f"(values can only be in {interval.describe()}, {_range_source(row)}): e.g. {unit} {grain} "
+                f"{start}: last year {actual:.4g} → target {target:.4g}; the warehouse rejects those targets",
+                "error", "possible"))
+    finally:
+        con.close()
+    return out
+
+
+def _known_ids(warehouse_path: Path) -> tuple[set[str] | None, set[str] | None]:
+    """Org unit and employee ids of the warehouse's dimensions (None when it has no such table)."""
+    import duckdb
+
+    def ids(con: Any, table: str, column: str) -> set[str] | None:
+        try:
+            # table and column are constants of this module, not input
+            return {r[0] for r in con.execute(f"select distinct {column} from {WAREHOUSE_SCHEMA}.{table}").fetchall()}  # noqa: S608
+        except duckdb.Error:
+            return None
+
+    try:
+        with duckdb.connect(str(warehouse_path), read_only=True) as con:
+            return ids(con, "dim_org_unit", "org_unit_id"), ids(con, "dim_employee", "employee_id")
+    except duckdb.Error:
+        return None, None
+
+
+def _unknown(value: str, known: set[str], what: str) -> str:
+    scored = sorted(((difflib.SequenceMatcher(None, value, k).ratio(), k) for k in known), reverse=True)
+    best = scored[0][0] if scored else 0.0
+    close = [k for ratio, k in scored[:3] if ratio >= 0.6 and ratio >= best - 0.1]
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    return f"unknown {what} {value!r}{hint}"
+
+
+def _references(catalog: Catalog, org_units: set[str], employees: set[str] | None) -> list[CatalogIssue]:
+    """Every org unit (and owner person) the catalog names must exist."""
+    out: list[CatalogIssue] = []
+    for objective in catalog.objectives:
+        if objective.owner not in org_units:
+            out.append(CatalogIssue(catalog.objective_files[objective.id], objective.id, "owner",
+                                    _unknown(objective.owner, org_units, "org unit"), "error", "reference"))
+    for kpi in catalog.kpis:
+        for v in kpi.versions:
+            s, sfx = v.spec, _suffix(v)
+            named: list[tuple[str, str]] = []
+            if s.owner.org_unit:
+                named.append(("owner.org_unit", s.owner.org_unit))
+            named += [(f"scope[{i}]", unit) for i, unit in enumerate(s.scope)]
+            named += [(f"target.org_units[{i}]", unit) for i, unit in enumerate(s.target.org_units or [])]
+            named += [(f"weights.{unit}", unit) for unit in s.weights.units]
+            for field, unit in named:
+                if unit not in org_units:
+                    out.append(CatalogIssue(v.catalog_file, v.kpi_id, field + sfx,
+                                            _unknown(unit, org_units, "org unit"), "error", "reference"))
+            if employees is not None and s.owner.person and s.owner.person not in employees:
+                out.append(CatalogIssue(v.catalog_file, v.kpi_id, "owner.person" + sfx,
+                                        _unknown(s.owner.person, employees, "person"), "error", "reference"))
+    return out
 
 
 def _smart(catalog: Catalog) -> list[CatalogIssue]:

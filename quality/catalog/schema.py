@@ -145,6 +145,19 @@ class Target(_Strict):
         return self
 
 
+class ValueRange(_Strict):
+    """The values a KPI can possibly take (either end optional)."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ValueRange:
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError("range needs min < max")
+        return self
+
+
 class Weights(_Strict):
     by_unit_type: dict[str, float] = Field(default_factory=dict)
     units: dict[str, float] = Field(default_factory=dict)
@@ -188,6 +201,9 @@ class KpiSpec(_Strict):
     thresholds: Thresholds = Thresholds()
     target: Target = Target()
     weights: Weights = Weights()
+    range: ValueRange | None = Field(
+        None, description="possible values (default: inferred from the unit, measure or formula)"
+    )
 
     @field_validator("grains")
     @classmethod

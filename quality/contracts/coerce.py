@@ -248,15 +248,35 @@ def coerce_column(
     return _coerce_timestamp(s, present, mode, timezone)
 
 
+def normalise_keys(values: pd.Series) -> pd.Series:
+    """Identifiers as one spelling: Unicode NFKC (full-width ``Ｔ１２３`` → ``T123``) and no leading or
+    trailing whitespace (``'T123 '`` is ``T123``); an identifier that is only blanks becomes null."""
+    if values.empty:
+        return values
+    out = values.str.normalize("NFKC").str.strip()
+    return out.mask(out.eq("").fillna(False))
+
+
+def key_columns(contract: Contract) -> set[str]:
+    """The columns holding identifiers: the key and every reference to another table's key."""
+    return set(contract.key) | {c.name for c, _ in contract.references}
+
+
 def coerce_frame(
     contract: Contract, frame: pd.DataFrame, timezone: str
 ) -> tuple[pd.DataFrame, list[TypeFailures]]:
-    """Every contract column of ``frame`` typed; the failures per column (positions into ``frame``)."""
+    """Every contract column of ``frame`` typed; the failures per column (positions into ``frame``).
+
+    Identifier columns (keys, references) are normalised (``normalise_keys``), so the same id
+    written with a trailing blank or in full-width characters is one id, not two."""
     typed: dict[str, pd.Series] = {}
     failures: list[TypeFailures] = []
+    ids = key_columns(contract)
     for column in contract.columns:
         source = frame[column.name].reset_index(drop=True)
         values, bad = coerce_column(column, source, contract.timestamp_mode, timezone)
+        if column.name in ids and column.type == "string":
+            values = normalise_keys(values)
         typed[column.name] = values.reset_index(drop=True)
         if bad.any():
             rows = np.flatnonzero(bad)

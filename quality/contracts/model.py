@@ -49,7 +49,11 @@ class Column:
     min: float | None = None
     max: float | None = None
     strict_min: bool = False
+    #: Not later than the row's own partition day + the run's tolerance (or ``future_days``).
     not_future: bool = False
+    #: Days after its partition day a ``not_future`` value may lie, instead of the run's tolerance:
+    #: for a later status date a daily export carries (a delivery after the run finished).
+    future_days: int | None = None
     regex: str | None = None
     max_length: int | None = None
     references: Reference | None = None

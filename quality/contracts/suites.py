@@ -1,6 +1,7 @@
 """Row-level checks of a contract as a Great Expectations 1.x suite, validated on a pandas batch.
 
-One suite per table and run date (the future-date bound depends on the run date). Validation asks
+One suite per table (the future-date rule compares each row with its own partition day, through a
+per-row limit column). Validation asks
 for ``result_format=COMPLETE`` so that every unexpected row comes back with its index; those rows
 become quarantine rows. The GX context is ephemeral, built once per process and reused: GX is slow
 to import and initialise, so callers validate one concatenated batch per extraction call.
@@ -8,11 +9,9 @@ to import and initialise, so callers validate one concatenated batch per extract
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -52,42 +51,63 @@ class ExpectationSpec:
     kwargs: dict[str, Any]
     description: str
     columns: tuple[str, ...] = ()
+    #: The rule's name when it is not ``<expectation>(<field>)``.
+    name: str | None = None
 
     @property
     def rule(self) -> str:
-        return f"{self.expectation}({self.field})"
+        return self.name or f"{self.expectation}({self.field})"
 
     @property
     def priority(self) -> int:
-        return _PRIORITY.get(self.expectation, 9)
+        return 3 if self.name and self.name.startswith("not_future(") else _PRIORITY.get(self.expectation, 9)
 
 
 @dataclass(frozen=True)
 class FutureBound:
-    run_date: dt.date
+    """How far after its own partition day a date or timestamp of a row may lie.
+
+    Every row is judged against the local day of ITS partition (the file's day, the day of the
+    row's ``updated_at``), never against the day the extraction runs: a back-fill and single-day
+    runs judge every row alike, so they build the same lake. A column allows ``tolerance_days``
+    after the partition day, or its own ``future_days`` (a later status date such as a delivery).
+    """
+
     tolerance_days: int
     timezone: str
 
-    @property
-    def last_date(self) -> dt.date:
-        return self.run_date + dt.timedelta(days=self.tolerance_days)
+    def days_for(self, column: Column) -> int:
+        return self.tolerance_days if column.future_days is None else column.future_days
 
-    @property
-    def timestamp_limit(self) -> dt.datetime:
-        """Start (UTC) of the local day after the last allowed date: later timestamps are future."""
-        nxt = self.last_date + dt.timedelta(days=1)
-        local = dt.datetime.combine(nxt, dt.time(), tzinfo=ZoneInfo(self.timezone))
-        return local.astimezone(dt.UTC)
+    def limits(self, column: Column, partition_days: pd.Series) -> pd.Series:
+        """Per row, the first instant (UTC) or the day after the last date the column may hold, as
+        epoch microseconds; a value must be strictly before it. Null where the day is unknown."""
+        days = pd.to_datetime(partition_days).astype("datetime64[us]")
+        last = days + pd.Timedelta(days=self.days_for(column) + 1)
+        if column.type == "timestamp":
+            last = last.dt.tz_localize(self.timezone, ambiguous="NaT", nonexistent="shift_forward") \
+                .dt.tz_convert("UTC").dt.tz_localize(None)
+        values = last.to_numpy(dtype="datetime64[us]")
+        return pd.Series(pd.arrays.IntegerArray(values.view("int64").copy(), np.isnat(values)),
+                         index=partition_days.index)
 
-    def describe(self) -> str:
-        return f"run date {self.run_date} + {self.tolerance_days} day(s) tolerance"
+    def describe(self, column: Column) -> str:
+        n = self.days_for(column)
+        local = " (local time)" if column.type == "timestamp" else ""
+        return (f"{column.name} must not be later than {n} day(s) after its partition day{local}: "
+                "not in the future")
+
+
+def limit_column(name: str) -> str:
+    """The name of the per-row future limit of column ``name`` in the frame handed to GX."""
+    return f"__future_limit__{name}"
 
 
 def _fmt(x: float) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
-def _between_spec(c: Column, bound: FutureBound | None) -> ExpectationSpec | None:
+def _between_spec(c: Column) -> ExpectationSpec | None:
     if c.type in ("int", "float") and (c.min is not None or c.max is not None):
         kwargs: dict[str, Any] = {"min_value": c.min, "max_value": c.max}
         if c.strict_min:
@@ -98,22 +118,24 @@ def _between_spec(c: Column, bound: FutureBound | None) -> ExpectationSpec | Non
                                f"{c.name} must be {' and '.join(p for p in (lo, hi) if p)}", (c.name,))
     if c.type in ("date", "timestamp"):
         # bounds are naive UTC; GX receives them as epoch microseconds (see _gx_value)
-        min_value: Any = pd.Timestamp(MIN_DATE)
-        kwargs = {"min_value": min_value, "max_value": None}
-        text = f"{c.name} must not be before {MIN_DATE}"
-        if c.not_future:
-            if bound is None:
-                text = f"{c.name} must be between {MIN_DATE} and the run date + tolerance (not in the future)"
-            elif c.type == "timestamp":
-                kwargs.update(max_value=pd.Timestamp(bound.timestamp_limit).tz_localize(None), strict_max=True)
-                text = (f"{c.name} must be between {MIN_DATE} and {bound.last_date} local time "
-                        f"({bound.describe()}): not in the future")
-            else:
-                kwargs["max_value"] = pd.Timestamp(bound.last_date)
-                text = (f"{c.name} must be between {MIN_DATE} and {bound.last_date} "
-                        f"({bound.describe()}): not in the future")
-        return ExpectationSpec("expect_column_values_to_be_between", c.name, kwargs, text, (c.name,))
+        return ExpectationSpec("expect_column_values_to_be_between", c.name,
+                               {"min_value": pd.Timestamp(MIN_DATE), "max_value": None},
+                               f"{c.name} must not be before {MIN_DATE}", (c.name,))
     return None
+
+
+def _future_spec(c: Column, bound: FutureBound | None) -> ExpectationSpec | None:
+    """``value < limit`` per row, the limit being the end of the allowed days after the row's own
+    partition day (a column of the frame GX validates, see ``FutureBound.limits``)."""
+    if not (c.not_future and c.type in ("date", "timestamp")):
+        return None
+    text = (bound.describe(c) if bound is not None
+            else f"{c.name} must not be later than the tolerance after its partition day: not in the future")
+    return ExpectationSpec(
+        "expect_column_pair_values_a_to_be_greater_than_b", c.name,
+        {"column_A": limit_column(c.name), "column_B": c.name, "or_equal": False,
+         "ignore_row_if": "either_value_is_missing"},
+        text, (c.name,), name=f"not_future({c.name})")
 
 
 def build_specs(contract: Contract, bound: FutureBound | None = None) -> list[ExpectationSpec]:
@@ -128,9 +150,12 @@ def build_specs(contract: Contract, bound: FutureBound | None = None) -> list[Ex
             specs.append(ExpectationSpec("expect_column_values_to_be_in_set", c.name,
                                          {"value_set": list(c.allowed)},
                                          f"{c.name} must be one of {shown}", (c.name,)))
-        between = _between_spec(c, bound)
+        between = _between_spec(c)
         if between is not None:
             specs.append(between)
+        future = _future_spec(c, bound)
+        if future is not None:
+            specs.append(future)
         if c.regex is not None:
             specs.append(ExpectationSpec("expect_column_values_to_match_regex", c.name, {"regex": c.regex},
                                          f"{c.name} must match {c.regex}", (c.name,)))

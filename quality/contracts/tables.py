@@ -262,7 +262,9 @@ CONTRACTS: tuple[Contract, ...] = (
             Column("defective_qty", "int", "Defective quantity (≤ produced).", nullable=False,
                    min=0, max=MAX_QTY),
             Column("promised_date", "date", "Delivery date promised.", nullable=False),
-            Column("delivered_date", "date", "Delivery date, null when not yet delivered.", not_future=True),
+            Column("delivered_date", "date", "Delivery date, null when not yet delivered (a later status: "
+                   "the export of the finishing day may carry it; at most a year after that day).",
+                   not_future=True, future_days=366),
         ),
         key=("run_id",),
         pairs=(

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from quality.contracts.coerce import coerce_frame, value_text
 from quality.contracts.model import Contract
 from quality.contracts.references import ReferenceKeys
-from quality.contracts.suites import FutureBound, build_specs, run_specs
+from quality.contracts.suites import FutureBound, build_specs, limit_column, run_specs
 
 FAILURE_COLUMNS = ["row", "rule", "field", "value", "reason"]
 _TYPE_PRIORITY = 0
@@ -110,17 +110,34 @@ class _Failures:
         return first[FAILURE_COLUMNS].reset_index(drop=True)
 
 
+def _partition_days(frame: pd.DataFrame, run_date: dt.date | None) -> pd.Series:
+    """Each row's own partition day: the ``_partition_day`` column the extractor adds, else
+    ``run_date`` for every row (a batch checked outside the extractor)."""
+    if "_partition_day" in frame.columns:
+        days = pd.to_datetime(frame["_partition_day"])
+        if run_date is not None:
+            days = days.fillna(pd.Timestamp(run_date))
+        return days.reset_index(drop=True)
+    if run_date is None:
+        raise ValueError("validate_batch needs the rows' partition days (_partition_day) or a run_date")
+    return pd.Series(pd.Timestamp(run_date), index=pd.RangeIndex(len(frame)), dtype="datetime64[us]")
+
+
 def validate_batch(
     contract: Contract,
     frame: pd.DataFrame,
     *,
     timezone: str,
-    run_date: dt.date,
+    run_date: dt.date | None = None,
     future_tolerance_days: int = 1,
     lake_dir: Path | None = None,
     references: ReferenceKeys | None = None,
 ) -> ValidationOutcome:
-    """Check every row of ``frame`` against ``contract`` (see the module docstring)."""
+    """Check every row of ``frame`` against ``contract`` (see the module docstring).
+
+    Dates that must not lie in the future are compared with each row's own partition day (column
+    ``_partition_day``; ``run_date`` stands in for rows without one), never with the day the check
+    runs, so the same row is judged alike whichever run extracts it."""
     frame = frame.reset_index(drop=True)
     missing = [c for c in contract.column_names if c not in frame.columns]
     if missing:
@@ -135,9 +152,14 @@ def validate_batch(
         failures.add(tf.rows, _TYPE_PRIORITY, "type", tf.field, [value_text(v) for v in tf.values],
                      [f"{tf.reason}; got {s}" for s in shown])
 
-    bound = FutureBound(run_date, future_tolerance_days, timezone)
+    bound = FutureBound(future_tolerance_days, timezone)
     specs = build_specs(contract, bound)
-    for sf in run_specs(contract, typed, specs):
+    checked = typed
+    future_columns = [c for c in contract.columns if c.not_future and c.type in ("date", "timestamp")]
+    if future_columns:
+        days = _partition_days(frame, run_date)
+        checked = typed.assign(**{limit_column(c.name): bound.limits(c, days) for c in future_columns})
+    for sf in run_specs(contract, checked, specs):
         rows = np.asarray(sf.rows, dtype=np.int64)
         if len(sf.spec.columns) == 2:
             a, b = sf.spec.columns

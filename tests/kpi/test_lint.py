@@ -156,7 +156,8 @@ def test_each_rule_alone(tmp_path: Path, project: Path, case: str) -> None:
 def test_the_rules_are_the_issue_s_rules() -> None:
     from quality.catalog.lint import RULES
 
-    covered = {case.split(":")[0] for case in SINGLE_RULE_CATALOGS} | {"achievable", "duplicate", "valid"}
+    covered = {case.split(":")[0] for case in SINGLE_RULE_CATALOGS} | {
+        "achievable", "duplicate", "valid", "possible", "reference"}
     assert covered == set(RULES)
 
 
@@ -306,3 +307,69 @@ def test_an_invalid_measure_does_not_hide_the_other_rules(tmp_path: Path, projec
     findings = _lint(tmp_path, project, kpi)
     assert sorted((f.rule, f.field) for f in findings) == [("measurable", "measure.expression"),
                                                            ("specific", "description")]
+
+
+# ------------------------------------------------------------------------------------------------
+# possible: targets outside the values a KPI can take; reference: unknown org units and people
+# ------------------------------------------------------------------------------------------------
+def test_fixed_target_outside_a_share_s_range_is_an_error(tmp_path: Path, project: Path) -> None:
+    findings = _lint(tmp_path, project, _kpi(unit="share", target={"rule": "fixed", "value": 1.2}))
+    assert [(f.field, f.rule, f.severity) for f in findings] == [("target.value", "possible", "error")]
+    assert "target 1.2 is impossible" in findings[0].reason and "[0, 1]" in findings[0].reason
+
+
+def test_declared_range_and_counts_bound_fixed_targets(tmp_path: Path, project: Path) -> None:
+    count = _kpi("orders", measure={"type": "count", "model": "fct_revenue_events", "time_column": "event_date"},
+                 target={"rule": "fixed", "by_grain": {"month": -3}}, unit="orders")
+    score = _kpi("score", range={"min": 1, "max": 5}, target={"rule": "fixed", "value": 6}, weights={})
+    findings = _lint(tmp_path, project, count, score)
+    assert sorted((f.item_id, f.field, f.rule) for f in findings) == [
+        ("orders", "target.by_grain.month", "possible"), ("score", "target.value", "possible")]
+
+
+def _actuals_warehouse(path: Path, rows: list[tuple]) -> Path:
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.kpi_actuals (kpi_id varchar, org_unit_id varchar, grain varchar, "
+                    "period_start date, actual_value double, is_complete boolean)")
+        if rows:
+            con.executemany("insert into marts.kpi_actuals values (?, ?, ?, ?, ?, ?)", rows)
+        con.execute("create table marts.dim_org_unit (org_unit_id varchar)")
+        con.executemany("insert into marts.dim_org_unit values (?)", [("ACME",), ("DIV-SALES",), ("DIV-SERVICE",)])
+        con.execute("create table marts.dim_employee (employee_id varchar)")
+        con.execute("insert into marts.dim_employee values ('E00002')")
+    return path
+
+
+def test_growth_on_a_share_that_leaves_its_range_is_an_error(tmp_path: Path, project: Path) -> None:
+    """+10 % on a 98 % repurchase share is a 107.8 % target: impossible."""
+    kpi = _kpi("repurchase_rate", unit="share", target={"rule": "growth_vs_last_year", "value": 0.10},
+               description="Share of repeat orders; +10 % on last year.")
+    warehouse = _actuals_warehouse(tmp_path / "w.duckdb", [
+        ("repurchase_rate", "DIV-SALES", "month", "2025-01-01", 0.98, True),
+        ("repurchase_rate", "DIV-SALES", "month", "2025-02-01", 0.50, True),
+    ])
+    findings = [f for f in _lint(tmp_path, project, kpi, warehouse=warehouse) if f.rule == "possible"]
+    assert [(f.item_id, f.field, f.severity) for f in findings] == [("repurchase_rate", "target.value", "error")]
+    assert "1 unit-period(s)" in findings[0].reason and "DIV-SALES month 2025-01-01" in findings[0].reason
+    assert "→ target 1.078" in findings[0].reason
+
+
+def test_unknown_owner_and_scope_are_named_with_a_did_you_mean(tmp_path: Path, project: Path) -> None:
+    kpi = _kpi(owner={"org_unit": "DIV-SERVCE", "person": "E00002"}, scope=["DIV-SALSE"],
+               weights={"DIV-SALSE": 100})
+    _write(tmp_path / "catalog", "c.yml", _doc(kpi))
+    findings = lint_catalog(tmp_path / "catalog", project, org_units={"ACME", "DIV-SALES", "DIV-SERVICE"},
+                            employees={"E00002"})
+    by_field = {f.field: f for f in findings if f.rule == "reference"}
+    assert set(by_field) == {"owner.org_unit", "scope[0]", "weights.DIV-SALSE"}
+    assert by_field["owner.org_unit"].reason == "unknown org unit 'DIV-SERVCE' (did you mean DIV-SERVICE?)"
+    assert "did you mean DIV-SALES" in by_field["scope[0]"].reason
+    assert all(f.severity == "error" for f in by_field.values())
+
+
+def test_references_are_checked_against_the_warehouse_dimensions(tmp_path: Path, project: Path) -> None:
+    warehouse = _actuals_warehouse(tmp_path / "w.duckdb", [])
+    kpi = _kpi(owner={"org_unit": "DIV-SALES", "person": "E99999"})
+    findings = [f for f in _lint(tmp_path, project, kpi, warehouse=warehouse) if f.rule == "reference"]
+    assert [(f.field, f.reason) for f in findings] == [("owner.person", "unknown person 'E99999'")]

@@ -90,12 +90,34 @@ def test_describe_contracts_lists_every_rule():
     assert described["hr.employees"]["columns"][1]["pii"] is True
 
 
-def test_future_bound_is_the_end_of_the_local_day():
-    bound = FutureBound(RUN, 1, "Asia/Shanghai")
-    assert bound.last_date == date(2025, 3, 11)
-    assert bound.timestamp_limit.isoformat() == "2025-03-11T16:00:00+00:00"
-    specs = {s.rule: s for s in build_specs(get_contract("servicedesk.tickets"), bound)}
-    assert specs["expect_column_values_to_be_between(opened_at)"].kwargs["strict_max"] is True
+def test_future_bound_is_the_end_of_the_local_day_after_the_partition_day():
+    bound = FutureBound(1, "Asia/Shanghai")
+    tickets = get_contract("servicedesk.tickets")
+    days = pd.Series(pd.to_datetime(["2025-03-10", "2025-07-20"]))
+    limits = bound.limits(tickets.column("opened_at"), days)
+    # local midnight starting 2025-03-12 = 16:00 UTC on 2025-03-11
+    assert pd.to_datetime(limits, unit="us").tolist() == [pd.Timestamp("2025-03-11 16:00"),
+                                                          pd.Timestamp("2025-07-21 16:00")]
+    runs = get_contract("mes.production_runs")
+    delivered = bound.limits(runs.column("delivered_date"), days)
+    assert pd.to_datetime(delivered, unit="us").tolist()[0] == pd.Timestamp("2026-03-12")
+    specs = {s.rule: s for s in build_specs(tickets, bound)}
+    assert specs["not_future(opened_at)"].kwargs["column_B"] == "opened_at"
+
+
+def test_future_rule_judges_each_row_by_its_own_partition_day():
+    """The same ticket opened 2025-08-19 is in the future in the file of 2025-07-20 and not in the
+    file of 2025-08-19, whichever day the check runs."""
+    rows = [_ticket("T1", opened_at="2025-08-19 10:00:00", updated_at="2025-08-19 10:00:00"),
+            _ticket("T2", opened_at="2025-08-19 10:00:00", updated_at="2025-08-19 10:00:00")]
+    batch = _batch("servicedesk.tickets", rows)
+    batch["_partition_day"] = pd.to_datetime(["2025-07-20", "2025-08-19"])
+    batch["_partition"] = [0, 1]
+    for run_date in (date(2025, 7, 20), date(2025, 11, 19)):
+        out = validate_batch(get_contract("servicedesk.tickets"), batch, timezone="Asia/Shanghai",
+                             run_date=run_date)
+        assert out.failures["row"].tolist() == [0]
+        assert out.failures["rule"].tolist() == ["not_future(opened_at)"]
 
 
 def _ticket(i: str, **over: object) -> dict:
@@ -122,8 +144,8 @@ def test_validate_batch_reports_first_rule_and_keeps_first_duplicate():
     assert f.loc[2, "reason"] == ("duplicate key ticket_id='T1' in test.csv: first seen at row 1, "
                                   "which is kept")
     assert f.loc[3, "rule"] == "expect_column_values_to_not_be_null(ticket_id)"
-    assert f.loc[5, "rule"] == "expect_column_values_to_be_between(opened_at)"
-    assert "2025-03-11 local time (run date 2025-03-10 + 1 day(s) tolerance)" in f.loc[5, "reason"]
+    assert f.loc[5, "rule"] == "not_future(opened_at)"
+    assert "not be later than 1 day(s) after its partition day (local time)" in f.loc[5, "reason"]
     assert out.typed.loc[0, "opened_at"] == pd.Timestamp("2025-03-01 02:00", tz="UTC")
     # no lake yet: reference checks are skipped with a warning, never a silent pass
     assert any("team_id → hr.org_units.org_unit_id skipped" in w for w in out.warnings)
