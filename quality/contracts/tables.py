@@ -11,7 +11,8 @@ CUSTOMERS = Reference("erp", "customers", "customer_id")
 ORDERS = Reference("erp", "orders", "order_id")
 ORDER_LINES = Reference("erp", "order_lines", "order_line_id")
 
-#: Upper bounds that no real row reaches; larger values are typos or unit errors ("absurd").
+#: Upper bounds that no real row of one transaction reaches; larger values are typos or unit errors
+#: ("absurd"). They bound single rows (a line, a price, a stock level), never totals or targets.
 MAX_QTY = 1_000_000
 MAX_AMOUNT = 1e9
 
@@ -314,9 +315,12 @@ CONTRACTS: tuple[Contract, ...] = (
             Column("org_unit_id", "string", "Org unit.", nullable=False, references=ORG_UNITS),
             Column("period", "string", "Year, quarter or month (2025, 2025-Q1, 2025-01).", nullable=False,
                    regex=r"^\d{4}(?:-Q[1-4]|-(?:0[1-9]|1[0-2]))?$"),
-            Column("target_value", "float", "Target value.", min=-MAX_AMOUNT, max=MAX_AMOUNT),
-            Column("target_low", "float", "Lower bound (target_range KPIs).", min=-MAX_AMOUNT, max=MAX_AMOUNT),
-            Column("target_high", "float", "Upper bound (target_range KPIs).", min=-MAX_AMOUNT, max=MAX_AMOUNT),
+            # No fixed cap: a target is in the KPI's own unit (an amount can be billions, a share is
+            # within [0, 1]); the warehouse checks it against the KPI's possible range and rejects the
+            # target visibly (kpi_targets.target_status), never replacing it with a fallback.
+            Column("target_value", "float", "Target value, in the KPI's unit."),
+            Column("target_low", "float", "Lower bound (target_range KPIs)."),
+            Column("target_high", "float", "Upper bound (target_range KPIs)."),
             Column("comment", "string", "Comment."),
         ),
         key=("plan_version", "kpi_id", "org_unit_id", "period"),

@@ -210,6 +210,26 @@ def test_workbooks_partition_by_valid_from(company_with_dims):
     assert [r.status for r in again] == ["unchanged", "unchanged"]
 
 
+def test_formula_cells_without_a_value_are_quarantined_with_their_address(company_with_dims):
+    """openpyxl writes formulas without cached values (as any tool that does not calculate): read as
+    values, the target would be empty. The row is quarantined naming the cell, not loaded as 'no target'."""
+    cfg = company_with_dims.config()
+    S.write_workbook(company_with_dims.landing, "plan_FY2025_v1.xlsx", targets=[
+        ["net_revenue", "ACME", 2025, 1_000_000, None, None, None],
+        ["net_revenue", "DIV-SALES", "2025-Q1", "=D2*0.2", None, None, None],
+        ["net_revenue", "ACME", "2025-Q2", 2_500_000_000, None, None, "above 1e9: an amount can be large"],
+    ])
+    [result] = extract_unpartitioned(get_source_table("finance.targets"), cfg)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 2, 1)
+    raw = read_partition(cfg.lake_dir, "finance", "targets", date(2025, 1, 1))
+    assert raw["target_value"].tolist() == [1_000_000, 2_500_000_000]
+    q = read_partition(cfg.lake_dir, "finance", "targets", date(2025, 1, 1), quarantine=True)
+    assert q["_rule"].tolist() == ["formula"]
+    assert q["_value"].tolist() == ["=D2*0.2"]
+    assert "cell D3 (target_value) holds the formula =D2*0.2 without a computed value" in q["_reason"].iloc[0]
+    assert '"plan_version": "FY2025-v1"' in q["_raw"].iloc[0] and '"org_unit_id": "DIV-SALES"' in q["_raw"].iloc[0]
+
+
 def test_workbook_with_renamed_sheet_is_rejected_others_load(company_with_dims):
     cfg = company_with_dims.config()
     S.write_workbook(company_with_dims.landing, "plan_FY2024_v1.xlsx", valid_from=date(2024, 1, 1),

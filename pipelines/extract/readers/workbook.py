@@ -13,8 +13,16 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
+from openpyxl.utils import get_column_letter
 
-from pipelines.extract.readers.base import PartitionRead, header_mismatch, rejected, sha256_bytes
+from pipelines.extract.readers.base import (
+    ParseFailure,
+    PartitionRead,
+    header_mismatch,
+    raw_json,
+    rejected,
+    sha256_bytes,
+)
 from pipelines.extract.registry import SourceTable
 
 INFO_SHEET = "Info"
@@ -109,12 +117,27 @@ def read_workbook(table: SourceTable, path: Path, landing_dir: Path) -> Partitio
     if problem:
         return rejected(day, ref, f"{ref}: sheet {sheet_name!r} row 1 (header): {problem} (rule: header)",
                         source_sha256=digest, tag=tag)
+    formulas = _uncomputed_formulas(path, sheet_name, len(header))
     records: list[list[object]] = []
     numbers: list[int] = []
+    failures: list[ParseFailure] = []
     for n, row in enumerate(rows[1:], start=1):
         cells = list(row[: len(header)]) + [None] * max(0, len(header) - len(row))
-        if all(c is None or (isinstance(c, str) and not c.strip()) for c in cells):
+        blank = [c is None or (isinstance(c, str) and not c.strip()) for c in cells]
+        if all(blank) and not any((n + 1, i) in formulas for i in range(len(header))):
             continue  # empty spreadsheet row
+        empty_formulas = [(i, formulas[(n + 1, i)]) for i in range(len(header)) if (n + 1, i) in formulas]
+        if empty_formulas:
+            i, formula = empty_formulas[0]
+            address = f"{get_column_letter(i + 1)}{n + 1}"
+            also = "".join(f", {get_column_letter(j + 1)}{n + 1}" for j, _ in empty_formulas[1:])
+            failures.append(ParseFailure(
+                n, raw_json({**dict(zip(header, cells, strict=True)), "plan_version": plan_version}), "formula",
+                header[i], formula,
+                f"sheet {sheet_name!r} cell {address}{also} ({header[i]}) holds the formula {formula} without a "
+                "computed value (the file was written by a program that does not calculate formulas): open and "
+                "save it in Excel or LibreOffice, or enter the value (rule: formula)"))
+            continue
         records.append(cells)
         numbers.append(n)
     frame = pd.DataFrame.from_records(records, columns=header) if records else \
@@ -123,7 +146,34 @@ def read_workbook(table: SourceTable, path: Path, landing_dir: Path) -> Partitio
     frame["plan_version"] = plan_version
     frame = frame[list(contract.column_names)]
     frame["_row_number"] = pd.Series(numbers, dtype="int64")
-    return PartitionRead(day=day, source_ref=ref, frame=frame, source_sha256=digest, tag=tag)
+    return PartitionRead(day=day, source_ref=ref, frame=frame, parse_failures=failures, source_sha256=digest,
+                         tag=tag)
+
+
+def _uncomputed_formulas(path: Path, sheet_name: str, width: int) -> dict[tuple[int, int], str]:
+    """(sheet row, column index) → formula text of every formula cell that carries no cached value.
+
+    Reading values only (``data_only``), such a cell is indistinguishable from an empty one: a target
+    written as ``=B2*1.1`` by a tool that does not calculate would silently load as "no target"."""
+    import openpyxl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        formulas_wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        values_wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        found: dict[tuple[int, int], str] = {}
+        pairs = zip(formulas_wb[sheet_name].iter_rows(values_only=True),
+                    values_wb[sheet_name].iter_rows(values_only=True), strict=False)
+        for r, (formula_row, value_row) in enumerate(pairs, start=1):
+            for i, cell in enumerate(formula_row[:width]):
+                value = value_row[i] if i < len(value_row) else None
+                if isinstance(cell, str) and cell.startswith("=") and value is None:
+                    found[(r, i)] = cell
+        return found
+    finally:
+        formulas_wb.close()
+        values_wb.close()
 
 
 def read_workbooks(table: SourceTable, landing_dir: Path) -> list[PartitionRead]:
