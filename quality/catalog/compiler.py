@@ -180,6 +180,7 @@ def compile_catalog(catalog_dir: Path, dbt_project_dir: Path) -> CompiledCatalog
                 "derived_numerator_sql": None,
                 "derived_denominator_sql": None,
                 "derived_refs": [],
+                "is_critical": s.critical,
             }
             specs[(kpi.id, v.version)] = s
             if m.type == "derived":

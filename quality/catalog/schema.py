@@ -204,6 +204,9 @@ class KpiSpec(_Strict):
     range: ValueRange | None = Field(
         None, description="possible values (default: inferred from the unit, measure or formula)"
     )
+    critical: bool = Field(
+        False, description="a missing, stale or far too small feed of its inputs on the run date blocks publishing"
+    )
 
     @field_validator("grains")
     @classmethod

@@ -57,8 +57,8 @@ def _dbt() -> str:
 
 def run_dbt_build(project_dir: Path, warehouse: Path, lake_dir: Path, target_path: Path,
                   extra: list[str] | None = None) -> Build:
-    """`dbt build` of the KPI engine and everything upstream of it (staging, core facts, their tests)
-    into ``warehouse``; the compiled catalog must be in place. Marts downstream of the KPI marts
+    """`dbt build` of the KPI engine and the data-quality marts and everything upstream of them
+    (staging, core facts, their tests) into ``warehouse``; the compiled catalog must be in place. Marts downstream of the KPI marts
     (other parts of the product) are left out: this fixture tests the KPI engine."""
     env = {
         **os.environ,
@@ -67,7 +67,7 @@ def run_dbt_build(project_dir: Path, warehouse: Path, lake_dir: Path, target_pat
         "KPI_TIMEZONE": "Asia/Shanghai",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    cmd = [_dbt(), "build", "--select", "+tag:kpi", "--indirect-selection", "cautious", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
+    cmd = [_dbt(), "build", "--select", "+tag:kpi", "+tag:quality", "--indirect-selection", "cautious", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
            "--target-path", str(target_path), "--log-path", str(target_path / "logs"), *(extra or [])]
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)

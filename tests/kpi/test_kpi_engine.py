@@ -62,7 +62,7 @@ def test_build_ran_every_consistency_test_and_they_passed(mini_warehouse: MiniWa
         assert all(r["status"] == "pass" for r in kpi_tests)
         unit_tests = [r for r in results if r["unique_id"].startswith("unit_test.")
                       and ("attainment" in r["unique_id"] or "scorecard" in r["unique_id"])]
-        assert len(unit_tests) == 3 and all(r["status"] == "pass" for r in unit_tests)
+        assert len(unit_tests) == 4 and all(r["status"] == "pass" for r in unit_tests)
 
 
 def test_as_of_date_defaults_to_the_latest_business_date(before: duckdb.DuckDBPyConnection,
@@ -192,8 +192,20 @@ def test_plan_targets_allocation_and_phasing(before: duckdb.DuckDBPyConnection) 
     assert _target(before, "net_revenue", "TM-SE-1", "quarter", "2024-01-01")[3] == "set"
     # TM-SE-1 had all of EAST's 2023 revenue (18,000 of 18,000): its allocated share of EAST's 40,000 is 100 %
     assert _target(before, "net_revenue", "TM-SE-1", "year", "2024-01-01")[:4] == (40000.0, None, None, "allocated")
-    # ratio KPIs inherit the parent's target
-    assert _target(before, "complaint_rate", "TM-HL-1", "year", "2024-01-01")[:4] == (5.0, None, None, "allocated")
+    # the mini plan sets complaint_rate (a share) to 5.0 — "5 per 100 tickets" written as 5: impossible
+    # for a share, so the plan row is rejected, visibly, and the catalog rule does not fill in; the
+    # team that would inherit it inherits the rejection (ratio KPIs inherit the parent's target)
+    status = before.execute(
+        "select target_value, source, target_status, target_note from marts.kpi_targets where kpi_id = "
+        "'complaint_rate' and grain = 'year' and period_start = '2024-01-01' and org_unit_id = ?", ["DIV-SERVICE"]
+    ).fetchone()
+    assert status[:3] == (None, "set", "rejected")
+    assert "above the highest value complaint_rate can take (1.0" in status[3] and "rule: possible" in status[3]
+    inherited = before.execute(
+        "select target_value, source, target_status, target_note from marts.kpi_targets where kpi_id = "
+        "'complaint_rate' and grain = 'year' and period_start = '2024-01-01' and org_unit_id = 'TM-HL-1'").fetchone()
+    assert inherited[:3] == (None, "allocated", "rejected")
+    assert inherited[3].startswith("allocated from the rejected target of DIV-SERVICE")
     # the quarter phased from the division's year target: 2023 has only December, so linear by days
     assert _target(before, "net_revenue", "DIV-SALES", "quarter", "2024-07-01")[0] == pytest.approx(60000 * 92 / 366)
     # range target set for the company
@@ -212,13 +224,15 @@ def test_attainment_and_status(before: duckdb.DuckDBPyConnection) -> None:
         "where kpi_id = 'net_revenue' and org_unit_id = 'DIV-SALES' and grain = 'month' and period_start = '2024-07-01'"
     ).fetchone()
     assert row == (pytest.approx(9900.0), 10000.0, pytest.approx(0.99), "at_risk")
-    # lower is better: 2 complaints in 5 tickets (0.4) against the mini plan's 5.0 -> 2 - 0.4 / 5
+    # 2 complaints in 5 tickets (0.4) against the mini plan's impossible 5.0: the target is rejected,
+    # so there is no attainment and no status — not a fallback's verdict
     row = before.execute(
-        "select actual_value, attainment, status from marts.kpi_attainment where kpi_id = 'complaint_rate' "
-        "and org_unit_id = 'DIV-SERVICE' and grain = 'year' and period_start = '2024-01-01'").fetchone()
-    assert row == (pytest.approx(0.4), pytest.approx(1.92), "on_track")
-    # lower is better, floored at 0: July's 1 complaint in 1 ticket against the inherited 5.0 is fine,
-    # but the catalog's fixed 60 s first response against 2,340 s in January is 0, missed
+        "select actual_value, attainment, status, target_status from marts.kpi_attainment where kpi_id = "
+        "'complaint_rate' and org_unit_id = 'DIV-SERVICE' and grain = 'year' and period_start = '2024-01-01'"
+    ).fetchone()
+    assert row == (pytest.approx(0.4), None, None, "rejected")
+    # lower is better, floored at 0: the catalog's fixed 60 s first response against 2,340 s in January
+    # is 0, missed
     row = before.execute(
         "select target_value, attainment, status from marts.kpi_attainment where kpi_id = 'first_response_p90' "
         "and org_unit_id = 'DIV-SERVICE' and grain = 'month' and period_start = '2024-01-01'").fetchone()
@@ -353,10 +367,11 @@ def test_largest_fact_is_scanned_once_by_the_kpi_models(mini_warehouse: MiniWare
         plan = after.execute("explain (format json) " + path.read_text(encoding="utf-8")).fetchall()
         walk(json.loads(plan[0][1]))
     assert scans, "no fact scans found in the plans"
-    # additive pass + the count_distinct/percentile pass (fct_orders) — never one scan per KPI
+    # additive pass + the count_distinct/percentile pass + last year's distinct counts to date for the
+    # running periods (fct_orders) — never one scan per KPI
     assert scans.get("fct_revenue_events") == 1
-    assert scans.get("fct_orders") == 2
-    assert all(n <= 2 for n in scans.values()), scans
+    assert scans.get("fct_orders") == 3
+    assert all(n <= 3 for n in scans.values()), scans
 
 
 def test_actuals_by_dimension_add_up_and_explain(before: duckdb.DuckDBPyConnection) -> None:

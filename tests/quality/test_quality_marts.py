@@ -7,7 +7,12 @@ The mini lake (tests/fixtures/mini_lake.py) plus:
   date years ahead) — it counts on its partition date;
 - servicedesk.tickets, partition 2024-01-16 rejected (the export repeats changed tickets: a change-date
   partition) — the 92 business days up to it are unverified;
-- survey.nps_responses, partition 2024-03-15 rejected (one file per response day) — that day only.
+- survey.nps_responses, partition 2024-03-15 rejected (one file per response day) — that day only;
+- erp.orders, partition 2024-03-10: a quarantined version of order O00000004, which the partition of
+  2024-03-12 loaded again — superseded, so resolved: no problem at all;
+- erp.order_lines, partition 2024-07-05: a quarantined line (2 × 100 CNY, unknown product) of order
+  O00000006 of TM-SE-3 (under DEP-SALES-NORTH since the re-org of 2024-07-01) — it can move July's net
+  revenue of TM-SE-3 and its ancestors by at most 200 CNY.
 Answers worked out from those rows and the fixture's EXPECTED values.
 """
 
@@ -81,6 +86,19 @@ def _break_the_lake(lake: Path) -> None:
                 "created_at": "2024-08-12 03:00:00", "updated_at": "2024-08-12 03:00:00"},
         "rule": "expect_column_values_to_be_between(order_ts)", "field": "order_ts",
         "value": "2031-08-12 03:00:00", "reason": "order_ts is after the run date + 1 day"}])
+    _quarantine(lake, "erp", "orders", "2024-03-10", [{
+        "raw": {"order_id": "O00000004", "customer_id": "C000003", "sales_rep_id": None,
+                "org_unit_id": "TM-SN-1", "order_ts": "2024-03-10 06:00:00", "channel": "online",
+                "order_type": "spot", "status": "lost", "currency": "CNY",
+                "created_at": "2024-03-10 06:00:00", "updated_at": "2024-03-10 07:00:00"},
+        "rule": "expect_column_values_to_be_in_set(status)", "field": "status", "value": "lost",
+        "reason": "status must be one of open, shipped, cancelled"}])
+    _quarantine(lake, "erp", "order_lines", "2024-07-05", [{
+        "raw": {"order_line_id": "O00000006-3", "order_id": "O00000006", "line_no": "3", "product_id": "P9999",
+                "quantity": "2", "unit_price": "100.0", "discount_pct": "0.0", "unit_cost": "60.0",
+                "is_cancelled": "0", "created_at": "2024-07-05 04:00:00", "updated_at": "2024-07-05 04:00:00"},
+        "rule": "reference(product_id)", "field": "product_id", "value": "P9999",
+        "reason": "product_id 'P9999' not found in erp.products.product_id (orphan reference)"}])
     _edit_log(lake, "servicedesk", "tickets", "2024-01-16", status="rejected",
               message="batch rejected: header: columns changed; the partition loaded earlier is kept")
     _edit_log(lake, "survey", "nps_responses", "2024-03-15", status="rejected",
@@ -138,6 +156,8 @@ def test_source_problems_are_placed_on_business_days(con) -> None:
         'select source, "table", problem, check_name, partition_date, first_day, last_day, rows_affected '
         "from marts.dq_source_problems where problem <> 'stale' order by all").fetchall()
     assert problems == [
+        # the line of an order placed on 2024-07-05: its business date through its order
+        ("erp", "order_lines", "quarantined_rows", "quarantine", D("2024-07-05"), D("2024-07-05"), D("2024-07-05"), 1),
         # the update of an order placed on 2024-06-20 (local), quarantined in the 2024-07-05 partition
         ("erp", "orders", "quarantined_rows", "quarantine", D("2024-07-05"), D("2024-06-20"), D("2024-06-20"), 1),
         # its order_ts is what failed: the partition date
@@ -157,18 +177,62 @@ def test_source_problems_are_placed_on_business_days(con) -> None:
     assert "finance.plan_info" not in stale
 
 
-def test_unverified_days_follow_the_facts_sources(con) -> None:
-    days = set(con.execute("select measure_model, date_day from intermediate.int_kpi_unverified_days").fetchall())
-    for model in ("fct_orders", "fct_revenue_events"):
-        assert (model, D("2024-06-20")) in days and (model, D("2024-08-12")) in days
-        assert (model, D("2024-07-05")) not in days  # the partition date of the business-dated row
-    assert ("fct_tickets", D("2023-10-16")) in days and ("fct_tickets", D("2023-10-15")) not in days
-    assert ("fct_survey_responses", D("2024-03-15")) in days
-    assert ("fct_survey_responses", D("2024-03-14")) not in days
-    # the calendar reads every fact's dates, but a ticket problem does not make headcount unverified
-    headcount = {d for m, d in days if m == "fct_headcount_daily"}
-    assert min(headcount) == D("2024-06-15")  # HR is stale after its partitions of 2024-06-14 (employees)
-    assert max(d for _, d in days) == D("2024-09-10")  # never after the as-of date
+def _verified(con, kpi: str, unit: str, grain: str, start: str) -> bool:
+    return con.execute("select is_verified from marts.kpi_actuals where kpi_id = ? and org_unit_id = ? and grain = ? "
+                       "and period_start = ?", [kpi, unit, grain, D(start)]).fetchone()[0]
+
+
+def test_trust_has_the_grain_of_the_unit_and_the_day(con) -> None:
+    """A problem marks unverified only the values whose inputs it can change: its own unit and that
+    unit's ancestors (as of the problem's day), on its days — not its siblings, not the other days."""
+    problems = {(s, t, p): u for s, t, p, u in con.execute(
+        'select source, "table", cast(partition_date as varchar), org_unit_id from marts.dq_source_problems '
+        "where problem = 'quarantined_rows'").fetchall()}
+    assert problems[("erp", "orders", "2024-07-05")] == "TM-SE-3"
+    assert problems[("erp", "order_lines", "2024-07-05")] == "TM-SE-3"  # through its order
+    assert ("erp", "orders", "2024-03-10") not in problems  # superseded by the partition of 2024-03-12
+    # the quarantined update of TM-SE-3's order of 2024-06-20 (before the re-org: under EAST)
+    for unit in ("TM-SE-3", "DEP-SALES-EAST", "DIV-SALES", "ACME"):
+        assert not _verified(con, "net_revenue", unit, "month", "2024-06-01"), unit
+        assert not _verified(con, "net_revenue", unit, "day", "2024-06-20"), unit
+    for unit in ("TM-SE-1", "TM-SN-1", "DEP-SALES-NORTH"):
+        assert _verified(con, "net_revenue", unit, "month", "2024-06-01"), unit
+    assert _verified(con, "net_revenue", "DIV-SALES", "day", "2024-06-19")
+    reason = con.execute("select unverified_reason, unverified_tables from marts.kpi_actuals where kpi_id = "
+                         "'net_revenue' and org_unit_id = 'TM-SE-3' and grain = 'month' and period_start = ?",
+                         [D("2024-06-01")]).fetchone()
+    assert reason == ("erp.orders: 1 quarantined row(s) from 2024-06-20", "erp.orders")
+    # the superseded version of O00000004 leaves March alone
+    assert _verified(con, "net_revenue", "TM-SN-1", "month", "2024-03-01")
+    # a rejected change-dated partition has no unit: every unit, the 92 days up to it
+    assert not _verified(con, "complaint_rate", "TM-HL-1", "day", "2023-10-16")
+    assert _verified(con, "complaint_rate", "TM-HL-1", "day", "2023-10-15")
+    assert _verified(con, "complaint_rate", "TM-HL-1", "day", "2024-01-17")
+    # HR is stale after its partitions of 2024-06-14: headcount from 2024-06-15, but not a ticket problem
+    assert _verified(con, "headcount", "ACME", "day", "2024-06-14")
+    assert not _verified(con, "headcount", "ACME", "day", "2024-06-15")
+    assert _verified(con, "headcount", "DIV-SERVICE", "day", "2024-01-10")
+
+
+def test_a_bounded_problem_that_cannot_change_the_status_leaves_it_verified(con) -> None:
+    """The quarantined order line can add at most 2 × 100 CNY to July's net revenue of TM-SE-3's
+    ancestors. DEP-SALES-NORTH's 9,900 against its phased target is met anywhere in [9,700, 10,100]:
+    verified, with a note. DIV-SALES's 9,900 against 10,000 is at risk, but 10,100 would be met: not."""
+    north = con.execute(
+        "select a.actual_value, a.value_low, a.value_high, a.is_verified, a.status, a.verification_note, "
+        "k.is_verified from marts.kpi_attainment a join marts.kpi_actuals k using (kpi_id, org_unit_id, grain, "
+        "period_start) where a.kpi_id = 'net_revenue' and a.org_unit_id = 'DEP-SALES-NORTH' and a.grain = 'month' "
+        "and a.period_start = ?", [D("2024-07-01")]).fetchone()
+    assert north[:5] == (pytest.approx(9900.0), pytest.approx(9700.0), pytest.approx(10100.0), True, "met")
+    assert "between 9700.0 and 10100.0" in north[5] and "erp.order_lines: 1 quarantined row(s)" in north[5]
+    assert north[6] is False  # the value itself is unverified; its status is not in doubt
+    division = con.execute(
+        "select is_verified, computed_status, is_status_held_back, verification_note from marts.kpi_attainment "
+        "where kpi_id = 'net_revenue' and org_unit_id = 'DIV-SALES' and grain = 'month' and period_start = ?",
+        [D("2024-07-01")]).fetchone()
+    assert division == (False, "at_risk", True, None)
+    # the other teams are untouched
+    assert _verified(con, "net_revenue", "TM-SE-1", "month", "2024-07-01")
 
 
 # ------------------------------------------------------------------------------------------------ trust flag
@@ -181,7 +245,8 @@ def test_is_verified_per_period(con) -> None:
     assert _actual(con, "net_revenue", "DIV-SALES", "month", "2024-06-01") == (24300.0, False)
     assert _actual(con, "net_revenue", "DIV-SALES", "day", "2024-06-20")[1] is False
     assert _actual(con, "net_revenue", "DIV-SALES", "day", "2024-06-19")[1] is True
-    assert _actual(con, "net_revenue", "DIV-SALES", "month", "2024-07-01") == (9900.0, True)
+    assert _actual(con, "net_revenue", "DIV-SALES", "month", "2024-07-01") == (9900.0, False)  # the quarantined line
+    assert _actual(con, "net_revenue", "DIV-SALES", "month", "2024-05-01")[1] is True
     assert _actual(con, "complaint_rate", "TM-HL-1", "month", "2024-01-01")[1] is False
     assert _actual(con, "complaint_rate", "TM-HL-1", "month", "2024-02-01")[1] is True
     assert _actual(con, "promoters_pct", "DIV-SALES", "month", "2024-03-01")[1] is False
@@ -202,12 +267,13 @@ def test_status_change_is_held_back_while_unverified(con) -> None:
     assert _attainment(con, "net_revenue", "DIV-SALES", "2024-06-01") == (
         "off_track", "met", True, D("2024-06-19"), False)
     # January's tickets are unverified from its first day: no verified evaluation -> null
-    assert _attainment(con, "complaint_rate", "TM-HL-1", "2024-01-01") == (None, "met", True, None, False)
+    assert _attainment(con, "avg_resolution_hours", "TM-HL-1", "2024-01-01") == (None, "met", True, None, False)
     # verified values keep their own status
-    assert _attainment(con, "net_revenue", "DIV-SALES", "2024-07-01") == (
-        "at_risk", "at_risk", False, D("2024-07-31"), True)
-    held = con.execute("select count(*) from marts.kpi_attainment where is_status_held_back <> not is_verified "
-                       "or (is_verified and status is distinct from computed_status)").fetchone()[0]
+    assert _attainment(con, "net_revenue", "DEP-SALES-EAST", "2024-07-01") == (
+        "missed", "missed", False, D("2024-07-31"), True)
+    held = con.execute("select count(*) from marts.kpi_attainment where is_status_held_back <> (not is_verified "
+                       "and computed_status is not null) or (is_verified and status is distinct from computed_status)"
+                       ).fetchone()[0]
     assert held == 0
 
 
@@ -220,7 +286,7 @@ def test_check_results_of_the_build(con) -> None:
     assert rows[("raw_servicedesk/tickets", "batches_accepted")] == ("failed", False, "warn", 1)
     assert rows[("raw_survey/nps_responses", "batches_accepted")] == ("failed", False, "warn", 1)
     assert rows[("raw_erp/orders", "batches_accepted")] == ("passed", False, "warn", 0)
-    assert rows[("raw_erp/orders", "quarantine")] == ("warn", False, "warn", 2)
+    assert rows[("raw_erp/orders", "quarantine")] == ("warn", False, "warn", 3)  # the superseded one too
     assert rows[("raw_hr/org_units", "freshness")][0] == "failed"
     assert rows[("raw_erp/returns", "freshness")][0] == "passed"
     assert {s for (a, c), (s, *_) in rows.items() if c == "reconciliation"} == {"passed"}

@@ -102,3 +102,28 @@
         (select max(date_day) from {{ measures }})
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- A plan workbook's period label ('2025' year, '2025-Q1' quarter, '2025-01' month) as its grain
+    (null when the label is none of these) and its first day. -#}
+{% macro kpi_plan_period_grain(label) -%}
+    case
+        when length({{ label }}) = 4 then 'year'
+        when length({{ label }}) = 7 and substr({{ label }}, 6, 1) = 'Q'
+            and substr({{ label }}, 7, 1) in ('1', '2', '3', '4') then 'quarter'
+        when length({{ label }}) = 7 and substr({{ label }}, 5, 1) = '-'
+            and substr({{ label }}, 6, 2) in ('01', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12')
+            then 'month'
+    end
+{%- endmacro %}
+
+{% macro kpi_plan_period_start(label) -%}
+    case {{ kpi_plan_period_grain(label) }}
+        when 'year' then cast({{ label }} || '-01-01' as date)
+        when 'quarter' then cast(
+            substr({{ label }}, 1, 4) || '-'
+            || case substr({{ label }}, 7, 1) when '1' then '01' when '2' then '04' when '3' then '07' else '10' end
+            || '-01' as date)
+        when 'month' then cast({{ label }} || '-01' as date)
+    end
+{%- endmacro %}

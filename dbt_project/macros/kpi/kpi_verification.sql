@@ -1,15 +1,10 @@
 {#-
-    The trust flag (`is_verified`) of KPI values.
+    The trust flag (`is_verified`) of KPI values: which source tables feed a KPI's fact model.
 
-    A value is verified unless a source table that feeds the KPI's fact model has a failed check on a
-    business day of the value's period (up to the as-of date): a rejected partition, quarantined rows,
-    or staleness. marts/quality/dq_source_problems places every failed source check on the business
-    days it can affect (macros/quality/dq_sources.sql says per table how); `kpi_unverified_days_sql()`
-    is the one place that maps those days onto the fact models, through the dbt graph.
-
-    Cost: dq_source_problems reads the load log from the dq_load_log table (built once per run), the
-    quarantine files only when there are any, and expands problem ranges over dim_date; nothing here
-    reads the load log's ~10k files through the staging view again.
+    int_dq_problem_rows places every unresolved source problem on the business days and org unit it
+    can affect (macros/quality/dq_sources.sql says per table how); int_kpi_problem_effects maps those
+    onto the KPI versions whose fact models read the table — found through the dbt graph here — and
+    int_kpi_actuals_verified onto the values (docs/warehouse.md "The trust flag").
 -#}
 
 {#- Raw source tables upstream of a model, from the dbt graph: [{source, table}] with the load log's
@@ -37,58 +32,4 @@
             {%- endfor -%}
         {%- endif -%}
     {%- endif -%}
-{%- endmacro %}
-
-
-{#- (measure_model, date_day) pairs whose data is not verified, up to the as-of date. -#}
-{% macro kpi_unverified_days_sql() -%}
-    {%- set catalog = kpi_compiled_catalog() -%}
-    {%- set rows = [] -%}
-    {%- for pass in catalog['passes'] -%}
-        {%- for t in kpi_model_source_tables(pass['model']) -%}
-            {%- set r = {'measure_model': pass['model'], 'source': t['source'], 'table_name': t['table_name']} -%}
-            {%- if r not in rows -%}{%- do rows.append(r) -%}{%- endif -%}
-        {%- endfor -%}
-    {%- endfor -%}
-    with model_sources as (
-        {{ kpi_rows(rows, [('measure_model', 'varchar'), ('source', 'varchar'), ('table_name', 'varchar')]) }}
-    ),
-
-    problems as (
-        select
-            source,
-            {{ adapter.quote('table') }} as table_name,
-            first_day,
-            last_day
-        from {{ ref('dq_source_problems') }}
-        where first_day is not null
-    ),
-
-    dates as (
-        select date_day from {{ ref('dim_date') }}
-    ),
-
-    as_of as (
-        select as_of_date from {{ ref('int_kpi_as_of') }}
-    ),
-
-    model_ranges as (
-        select distinct
-            model_sources.measure_model,
-            problems.first_day,
-            least(problems.last_day, as_of.as_of_date) as last_day
-        from problems
-        inner join model_sources
-            on problems.source = model_sources.source
-            and problems.table_name = model_sources.table_name
-        cross join as_of
-        where problems.first_day <= as_of.as_of_date
-    )
-
-    select distinct
-        model_ranges.measure_model,
-        dates.date_day
-    from model_ranges
-    inner join dates
-        on dates.date_day between model_ranges.first_day and model_ranges.last_day
 {%- endmacro %}

@@ -239,7 +239,7 @@
         {%- call statement('dq_check_results_freshness', auto_begin=False) -%}
             insert into {{ relation }} ({% for name, _ in columns %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %})
             select {{ common }}, 'source', 'raw_' || source || '/' || {{ adapter.quote('table') }}, 'freshness',
-                   case when status = 'stale' then 'failed' else 'passed' end, false, 'warn',
+                   case when status <> 'ok' then 'failed' else 'passed' end, false, 'warn',
                    rule || ': ' || message, null, 'source', 'dq_freshness', null,
                    {{ dq_sql_string(dagster_run_id) }}, '{{ flags.WHICH }}', null
             from {{ freshness }}

@@ -26,38 +26,81 @@
 -#}
 
 {% macro dq_source_tables() -%}
+    {#- Beyond the fields described above:
+        org_field     the raw field naming the row's org unit (a `lookup` may give `org` instead, or as
+                      well: the org_field when it names a known unit, else the lookup's — an
+                      assignment to an unknown unit affects the unit the employee is known in): a
+                      problem with such a row affects that unit and its ancestors only; without one
+                      (or when the field failed), any unit. A lookup's `date` is optional.
+        key           the row's key fields: a quarantined version of a row is resolved once a later
+                      partition loaded the same key (the staging model keeps the latest version).
+        bounds        per fact column, the most a row can add to or take from a sum of that column,
+                      as an expression over the row's raw fields ({field}); a column without a bound
+                      (or a row whose fields cannot be read) makes the effect unbounded. Counts need
+                      none: one row moves a count by at most one. -#}
     {{ return([
         {'source': 'erp', 'table': 'orders', 'role': 'event', 'partition': 'change',
-         'date_field': 'order_ts', 'date_kind': 'utc'},
+         'date_field': 'order_ts', 'date_kind': 'utc', 'org_field': 'org_unit_id', 'key': ['order_id']},
         {'source': 'erp', 'table': 'order_lines', 'role': 'event', 'partition': 'change',
-         'lookup': {'field': 'order_id', 'model': 'fct_orders', 'key': 'order_id', 'date': 'order_date'}},
+         'lookup': {'field': 'order_id', 'model': 'fct_orders', 'key': 'order_id', 'date': 'order_date',
+                    'org': 'org_unit_id'},
+         'key': ['order_line_id'],
+         'bounds': {'net_amount': 'abs({quantity}) * {unit_price}', 'gross_amount': 'abs({quantity}) * {unit_price}',
+                    'cost_amount': 'abs({quantity}) * coalesce({unit_cost}, 0)', 'quantity': 'abs({quantity})'}},
         {'source': 'erp', 'table': 'returns', 'role': 'event', 'partition': 'change',
-         'date_field': 'return_ts', 'date_kind': 'utc'},
+         'date_field': 'return_ts', 'date_kind': 'utc', 'key': ['return_id'],
+         'bounds': {'net_amount': 'abs({refund_amount})', 'quantity': 'abs({quantity})'}},
         {'source': 'erp', 'table': 'inventory_snapshots', 'role': 'event', 'partition': 'change',
-         'date_field': 'snapshot_date', 'date_kind': 'date'},
-        {'source': 'erp', 'table': 'products', 'role': 'reference', 'partition': 'change'},
-        {'source': 'erp', 'table': 'customers', 'role': 'reference', 'partition': 'change'},
+         'date_field': 'snapshot_date', 'date_kind': 'date', 'org_field': 'warehouse_id',
+         'key': ['snapshot_date', 'warehouse_id', 'product_id'],
+         'bounds': {'inventory_value': 'abs({inventory_value})', 'quantity_on_hand': 'abs({quantity_on_hand})'}},
+        {'source': 'erp', 'table': 'products', 'role': 'reference', 'partition': 'change', 'key': ['product_id']},
+        {'source': 'erp', 'table': 'customers', 'role': 'reference', 'partition': 'change', 'key': ['customer_id']},
         {'source': 'hr', 'table': 'org_units', 'role': 'reference', 'partition': 'change',
-         'valid_from_field': 'valid_from', 'valid_to_field': 'valid_to'},
-        {'source': 'hr', 'table': 'employees', 'role': 'reference', 'partition': 'change'},
+         'valid_from_field': 'valid_from', 'valid_to_field': 'valid_to', 'key': ['org_unit_id', 'valid_from']},
+        {'source': 'hr', 'table': 'employees', 'role': 'reference', 'partition': 'change', 'key': ['employee_id']},
         {'source': 'hr', 'table': 'employee_assignments', 'role': 'reference', 'partition': 'change',
-         'valid_from_field': 'valid_from', 'valid_to_field': 'valid_to'},
+         'valid_from_field': 'valid_from', 'valid_to_field': 'valid_to', 'org_field': 'org_unit_id',
+         'lookup': {'field': 'employee_id', 'model': 'int_employee_assignments_effective', 'key': 'employee_id',
+                    'org': 'org_unit_id'},
+         'key': ['assignment_id'], 'bounds': {'headcount': '1'}},
         {'source': 'hr', 'table': 'training_records', 'role': 'event', 'partition': 'change',
-         'date_field': 'training_date', 'date_kind': 'date'},
+         'date_field': 'training_date', 'date_kind': 'date', 'key': ['training_id'],
+         'lookup': {'field': 'employee_id', 'model': 'int_employee_assignments_effective', 'key': 'employee_id',
+                    'org': 'org_unit_id'},
+         'bounds': {'hours': 'abs({hours})'}},
         {'source': 'servicedesk', 'table': 'tickets', 'role': 'event', 'partition': 'change',
-         'date_field': 'opened_at', 'date_kind': 'local'},
+         'date_field': 'opened_at', 'date_kind': 'local', 'org_field': 'team_id', 'key': ['ticket_id'],
+         'bounds': {'csat': '5'}},
         {'source': 'survey', 'table': 'nps_responses', 'role': 'event', 'partition': 'business',
-         'date_field': 'submitted_at', 'date_kind': 'utc'},
+         'date_field': 'submitted_at', 'date_kind': 'utc', 'org_field': 'account_team_id', 'key': ['response_id'],
+         'bounds': {'score': '10'}},
         {'source': 'mes', 'table': 'production_runs', 'role': 'event', 'partition': 'business',
-         'date_field': 'finished_at', 'date_kind': 'utc'},
+         'date_field': 'finished_at', 'date_kind': 'utc', 'org_field': 'line_id', 'key': ['run_id'],
+         'bounds': {'produced_qty': 'abs({produced_qty})', 'good_qty': 'abs({produced_qty})',
+                    'defective_qty': 'abs({produced_qty})', 'planned_qty': 'abs({planned_qty})'}},
         {'source': 'engineering', 'table': 'bugs', 'role': 'event', 'partition': 'change',
-         'date_field': 'created_at', 'date_kind': 'utc'},
+         'date_field': 'created_at', 'date_kind': 'utc', 'org_field': 'team_id', 'key': ['bug_id']},
         {'source': 'engineering', 'table': 'releases', 'role': 'event', 'partition': 'business',
-         'date_field': 'released_at', 'date_kind': 'utc'},
+         'date_field': 'released_at', 'date_kind': 'utc', 'org_field': 'team_id', 'key': ['release_id'],
+         'bounds': {'test_cases_executed': 'abs({test_cases_executed})',
+                    'test_cases_failed': 'greatest(abs({test_cases_failed}), abs({test_cases_executed}))',
+                    'change_count': 'abs({change_count})'}},
         {'source': 'finance', 'table': 'plan_info', 'role': 'plan', 'partition': 'plan'},
         {'source': 'finance', 'table': 'targets', 'role': 'plan', 'partition': 'plan'},
         {'source': 'finance', 'table': 'weights', 'role': 'plan', 'partition': 'plan'},
     ]) }}
+{%- endmacro %}
+
+
+{#- A bound expression of dq_source_tables() over a quarantined row's raw fields: each {field}
+    becomes the field's value as a number (null when it is no number: the bound is then unknown). -#}
+{% macro dq_bound_sql(template) -%}
+    {%- set ns = namespace(out=template) -%}
+    {%- for name in modules.re.findall('{([a-z_][a-z0-9_]*)}', template) -%}
+        {%- set ns.out = ns.out | replace('{' ~ name ~ '}', 'try_cast(' ~ dq_raw_field(name) ~ ' as double)') -%}
+    {%- endfor -%}
+    {{ return(ns.out) }}
 {%- endmacro %}
 
 

@@ -1,6 +1,7 @@
 {{ config(tags=['consistency', 'kpi']) }}
-{#- Ratio KPIs: actual = scale × numerator / denominator on every row (null exactly when the
-    denominator is 0), at every grain and level. Rows returned = violations. -#}
+{#- Ratio KPIs: actual = scale × numerator / denominator on every row with data (null exactly when
+    the denominator is 0; a period without data has no numerator, denominator or value), at every
+    grain and level. Rows returned = violations. -#}
 with actuals as (
     select * from {{ ref('kpi_actuals') }}
 ),
@@ -18,6 +19,7 @@ checked as (
         actuals.actual_value,
         actuals.numerator,
         actuals.denominator,
+        actuals.data_status,
         versions.measure_scale * actuals.numerator / nullif(actuals.denominator, 0) as expected_value
     from actuals
     inner join versions
@@ -28,7 +30,7 @@ checked as (
 
 select *
 from checked
-where numerator is null
-    or denominator is null
+where (data_status = 'no_data' and (numerator is not null or denominator is not null or actual_value is not null))
+    or (data_status <> 'no_data' and (numerator is null or denominator is null))
     or (expected_value is null) <> (actual_value is null)
     or abs(actual_value - expected_value) > 1e-9 * greatest(1, abs(expected_value))

@@ -10,13 +10,24 @@ with base as (
 ),
 
 spine as (
-    select * from {{ ref('int_kpi_spine') }}
+    select
+        int_kpi_spine.*,
+        case
+            when data_starts.data_start is null or int_kpi_spine.period_end < data_starts.data_start then 'no_data'
+            when int_kpi_spine.period_start < data_starts.data_start then 'partial'
+            else 'ok'
+        end as data_status,
+        data_starts.data_start
+    from {{ ref('int_kpi_spine') }} as int_kpi_spine
+    left join {{ ref('int_kpi_data_starts') }} as data_starts
+        on data_starts.kpi_id = int_kpi_spine.kpi_id
+        and data_starts.kpi_version = int_kpi_spine.kpi_version
 ),
 
 level_0 as (
     select
         kpi_id, org_unit_id, grain, period_start, period_end, eval_date, kpi_version, measure_type,
-        actual_value, numerator, denominator, is_complete, days_elapsed, days_in_period
+        actual_value, numerator, denominator, is_complete, days_elapsed, days_in_period, data_status, data_start
     from base
 )
 {%- for level in range(1, catalog['derived_levels'] + 1) %}
@@ -50,6 +61,7 @@ level_{{ level }} as (
         spine.kpi_version,
         'derived' as measure_type,
         cast(case
+            when spine.data_status = 'no_data' then null
             {%- for v in at_level %}
             when spine.kpi_id = '{{ v['kpi_id'] }}' and spine.kpi_version = {{ v['version'] }} then {{ v['derived_sql'] }}
             {%- endfor %}
@@ -66,7 +78,9 @@ level_{{ level }} as (
         end as double) as denominator,
         spine.is_complete,
         spine.days_elapsed,
-        spine.days_in_period
+        spine.days_in_period,
+        spine.data_status,
+        spine.data_start
     from spine
     left join pivot_{{ level }} as b
         on b.org_unit_id = spine.org_unit_id

@@ -30,7 +30,12 @@ last_year_full as (
         and previous.org_unit_id = period_actuals.org_unit_id
         and previous.grain = period_actuals.grain
         and previous.period_start = {{ kpi_add_years('period_actuals.period_start', -1) }}
+        and previous.data_status = 'ok'
     where not period_actuals.is_complete
+),
+
+distinct_to_date as (
+    select * from {{ ref('int_kpi_distinct_to_date') }}
 ),
 
 last_year_to_date as (
@@ -64,18 +69,35 @@ final as (
         versions.direction,
         versions.measure_type,
         versions.measure_type in ('sum', 'count') as is_time_additive,
+        -- values that accumulate over a period: their target is phased to date
+        versions.measure_type in ('sum', 'count', 'count_distinct') as is_accumulating,
         versions.amber_threshold,
         versions.score_cap,
         period_actuals.actual_value,
         targets.target_value,
         targets.target_low,
         targets.target_high,
-        last_year_to_date.ly_to_date,
+        targets.source as target_source,
+        targets.target_status,
+        targets.target_note,
+        targets.plan_version,
+        targets.plan_file,
+        case
+            when versions.measure_type = 'count_distinct' then distinct_to_date.ly_to_date
+            else last_year_to_date.ly_to_date
+        end as ly_to_date,
         last_year_full.ly_full,
         period_actuals.is_complete,
         period_actuals.days_elapsed,
         period_actuals.days_in_period,
-        period_actuals.is_verified
+        period_actuals.is_verified,
+        period_actuals.first_unverified_day,
+        period_actuals.value_low,
+        period_actuals.value_high,
+        period_actuals.unverified_reason,
+        period_actuals.unverified_tables,
+        period_actuals.data_status,
+        period_actuals.data_start
     from period_actuals
     inner join versions
         on versions.kpi_id = period_actuals.kpi_id
@@ -90,6 +112,12 @@ final as (
         and last_year_full.org_unit_id = period_actuals.org_unit_id
         and last_year_full.grain = period_actuals.grain
         and last_year_full.period_start = period_actuals.period_start
+    left join distinct_to_date
+        on distinct_to_date.kpi_id = period_actuals.kpi_id
+        and distinct_to_date.kpi_version = period_actuals.kpi_version
+        and distinct_to_date.org_unit_id = period_actuals.org_unit_id
+        and distinct_to_date.grain = period_actuals.grain
+        and distinct_to_date.period_start = period_actuals.period_start
     left join last_year_to_date
         on last_year_to_date.kpi_id = period_actuals.kpi_id
         and last_year_to_date.org_unit_id = period_actuals.org_unit_id

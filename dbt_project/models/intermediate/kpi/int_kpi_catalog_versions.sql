@@ -12,7 +12,7 @@
     ('scope_max_depth', 'integer'), ('amber_threshold', 'double'), ('score_cap', 'double'),
     ('target_rule', 'varchar'), ('target_rule_value', 'double'), ('target_low', 'double'),
     ('target_high', 'double'), ('catalog_file', 'varchar'), ('definition_hash', 'varchar'),
-    ('derived_level', 'integer'),
+    ('derived_level', 'integer'), ('value_min', 'double'), ('value_max', 'double'), ('range_source', 'varchar'),
 ] -%}
 
 with catalog_versions as (

@@ -1,10 +1,29 @@
-{#- Plan targets with the workbook's period label parsed: '2025' (year), '2025-Q1' (quarter),
-    '2025-01' (month); calendar periods. Unparseable labels get a null grain (tested). -#}
+{#- Every target row of every plan workbook, with where it comes from and whether it can be used:
+    the rows loaded into the lake (period label parsed into grain and period_start; unparseable
+    labels get a null grain, tested) and the rows quarantined at the door (rule and reason from the
+    quarantine). A loaded target outside the values its KPI can take (kpi_definitions.value_min /
+    value_max) is rejected here. `target_status`: ok | rejected; `target_note` says why, naming the
+    workbook, the row and the rule. A rejected plan row makes its KPI × unit × period target
+    rejected in int_kpi_targets_resolved — never silently replaced by a fallback. -#}
 with targets as (
     select * from {{ ref('stg_finance__targets') }}
 ),
 
-labelled as (
+plan_info as (
+    select * from {{ ref('stg_finance__plan_info') }}
+),
+
+problems as (
+    select * from {{ ref('int_dq_problem_rows') }}
+    where source = 'finance' and table_name = 'targets' and problem = 'quarantined_rows' and _raw is not null
+),
+
+versions as (
+    select * from {{ ref('int_kpi_catalog_versions') }}
+    where is_current
+),
+
+loaded as (
     select
         cast(plan_version as varchar) as plan_version,
         cast(kpi_id as varchar) as kpi_id,
@@ -12,43 +31,79 @@ labelled as (
         trim(cast(period as varchar)) as period_label,
         cast(target_value as double) as target_value,
         cast(target_low as double) as target_low,
-        cast(target_high as double) as target_high
+        cast(target_high as double) as target_high,
+        _row_number + 1 as sheet_row,  -- the header is the sheet's first row
+        cast(null as varchar) as rejection
     from targets
+),
+
+quarantined as (
+    -- rows rejected at the door (a formula without a value, an unknown org unit, a text target, …)
+    select
+        {{ dq_raw_field('plan_version') }} as plan_version,
+        {{ dq_raw_field('kpi_id') }} as kpi_id,
+        {{ dq_raw_field('org_unit_id') }} as org_unit_id,
+        trim({{ dq_raw_field('period') }}) as period_label,
+        cast(null as double) as target_value,
+        cast(null as double) as target_low,
+        cast(null as double) as target_high,
+        cast(null as bigint) as sheet_row,
+        message as rejection
+    from problems
+    where message not like 'quarantined: duplicate_key%'
+),
+
+unioned as (
+    select * from loaded
+    union all
+    select * from quarantined
 ),
 
 parsed as (
     select
-        *,
+        unioned.*,
+        {{ kpi_plan_period_grain('unioned.period_label') }} as grain,
+        {{ kpi_plan_period_start('unioned.period_label') }} as period_start
+    from unioned
+),
+
+checked as (
+    select
+        parsed.*,
         case
-            when length(period_label) = 4 then 'year'
-            when length(period_label) = 7 and substr(period_label, 6, 1) = 'Q'
-                and substr(period_label, 7, 1) in ('1', '2', '3', '4') then 'quarter'
-            when length(period_label) = 7 and substr(period_label, 5, 1) = '-'
-                and substr(period_label, 6, 2) in ('01', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12')
-                then 'month'
-        end as grain
-    from labelled
+            when parsed.rejection is not null then parsed.rejection
+            when versions.value_min is not null and (parsed.target_value < versions.value_min
+                    or parsed.target_low < versions.value_min or parsed.target_high < versions.value_min)
+                then 'target ' || cast(coalesce(parsed.target_value, parsed.target_low) as varchar)
+                    || ' is below the lowest value ' || parsed.kpi_id || ' can take (' || cast(versions.value_min as varchar)
+                    || ', ' || coalesce(versions.range_source, 'range') || ') (rule: possible)'
+            when versions.value_max is not null and (parsed.target_value > versions.value_max
+                    or parsed.target_low > versions.value_max or parsed.target_high > versions.value_max)
+                then 'target ' || cast(coalesce(parsed.target_value, parsed.target_high) as varchar)
+                    || ' is above the highest value ' || parsed.kpi_id || ' can take (' || cast(versions.value_max as varchar)
+                    || ', ' || coalesce(versions.range_source, 'range') || ') (rule: possible)'
+        end as rejection_reason
+    from parsed
+    left join versions on versions.kpi_id = parsed.kpi_id
 ),
 
 final as (
     select
-        plan_version,
-        kpi_id,
-        org_unit_id,
-        period_label,
-        grain,
-        case grain
-            when 'year' then cast(period_label || '-01-01' as date)
-            when 'quarter' then cast(
-                substr(period_label, 1, 4) || '-'
-                || case substr(period_label, 7, 1) when '1' then '01' when '2' then '04' when '3' then '07' else '10' end
-                || '-01' as date)
-            when 'month' then cast(period_label || '-01' as date)
-        end as period_start,
-        target_value,
-        target_low,
-        target_high
-    from parsed
+        checked.plan_version,
+        checked.kpi_id,
+        checked.org_unit_id,
+        checked.period_label,
+        checked.grain,
+        checked.period_start,
+        case when checked.rejection_reason is null then checked.target_value end as target_value,
+        case when checked.rejection_reason is null then checked.target_low end as target_low,
+        case when checked.rejection_reason is null then checked.target_high end as target_high,
+        case when checked.rejection_reason is null then 'ok' else 'rejected' end as target_status,
+        plan_info.workbook_file as plan_file,
+        checked.sheet_row,
+        checked.rejection_reason
+    from checked
+    left join plan_info on plan_info.plan_version = checked.plan_version
 )
 
 select * from final

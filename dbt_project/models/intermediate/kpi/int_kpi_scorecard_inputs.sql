@@ -1,4 +1,5 @@
-{#- Weighted KPIs of each org unit and period with their attainment (to date while running), the
+{#- Weighted KPIs of each org unit and period with their attainment (to date while running; null when
+    the value is not judged: no data for the whole period or no usable target, with the reason), the
     weights valid on the period's evaluation day, and the unit's parent on that day. -#}
 with scored as (
     select * from {{ ref('int_kpi_attainment_scored') }}
@@ -21,8 +22,16 @@ final as (
         scored.is_complete,
         scored.kpi_id,
         weights.weight,
-        scored.attainment_to_date as attainment,
-        scored.score_cap
+        -- only a judged value counts (data for the whole period and a usable target)
+        case when scored.status is not null then scored.attainment_to_date end as attainment,
+        scored.score_cap,
+        case
+            when scored.data_status = 'no_data' then 'no data'
+            when scored.data_status = 'partial' then 'partial data'
+            when scored.target_status is null then 'no target'
+            when scored.target_status <> 'ok' then 'target ' || scored.target_status
+            when scored.status is null then 'no attainment'
+        end as unscored_reason
     from scored
     inner join weights
         on weights.org_unit_id = scored.org_unit_id

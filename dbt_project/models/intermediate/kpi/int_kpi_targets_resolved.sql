@@ -1,5 +1,5 @@
 {#-
-    One target per (KPI, org unit, month/quarter/year period) where one can be derived, in this order:
+    One target per (KPI, org unit, month/quarter/year period) where one is expected, in this order:
     1. the finance plan valid for the period (the version valid on the period's last day, or on the
        as-of date while running): a target `set` for the unit, or phased from that plan's target of the
        unit for the enclosing quarter/year (additive KPIs by last year's seasonality, linear by days without
@@ -11,6 +11,15 @@
     3. else the catalog's default rule: `fixed` additive targets apply at `target.org_units` and are
        allocated below them as in 2; `fixed` non-additive targets apply to every unit; `growth_vs_last_year`
        is the unit's own last-year actual × (1 + value) — source `catalog_rule` (or `allocated`).
+
+    A plan value is never replaced silently: a plan row rejected at the door or outside the KPI's
+    possible range (int_kpi_plan_targets), and every target phased or allocated from it, has
+    `target_status = 'rejected'` and the reason — it does not fall through to the catalog rule; so has
+    every target of a plan whose Targets sheet was rejected as a whole, and a catalog-rule target that
+    is impossible (outside value_min / value_max: +10 % on a 98 % share). A target that needs last
+    year's value (growth rule, allocation by share) needs a complete base period (data_status ok):
+    without one it is `missing`, and says so. `target_note` names the plan file and version and the
+    sheet row, the unit a target was allocated from, or the catalog rule — or why there is no target.
 -#}
 {%- set catalog = kpi_compiled_catalog() -%}
 {%- set anchor_rows = [] -%}
@@ -52,6 +61,15 @@ plan_targets as (
     where grain is not null
 ),
 
+plan_info as (
+    select * from {{ ref('stg_finance__plan_info') }}
+),
+
+rejected_loads as (
+    select * from {{ ref('dq_load_log') }}
+    where source = 'finance' and {{ adapter.quote('table') }} = 'targets' and status = 'rejected'
+),
+
 closure as (
     select * from {{ ref('int_org_closure_daily') }}
 ),
@@ -80,6 +98,14 @@ catalog_anchor_units as (
     inner join org_unit_types on org_unit_types.unit_type = catalog_anchor_types.unit_type
 ),
 
+rejected_sheets as (
+    -- plans whose Targets sheet was rejected as a whole (the latest load of its partition)
+    select plan_info.plan_version, plan_info.workbook_file, min(rejected_loads.message) as message
+    from plan_info
+    inner join rejected_loads on rejected_loads.partition_date = plan_info.valid_from
+    group by plan_info.plan_version, plan_info.workbook_file
+),
+
 targeted as (
     select
         spine.kpi_id,
@@ -97,6 +123,8 @@ targeted as (
         versions.target_rule_value,
         versions.target_low as rule_low,
         versions.target_high as rule_high,
+        versions.value_min,
+        versions.value_max,
         case spine.grain
             when 'month' then coalesce(versions.target_month, versions.target_rule_value)
             when 'quarter' then coalesce(versions.target_quarter, versions.target_rule_value)
@@ -112,14 +140,28 @@ targeted as (
 ),
 
 last_year as (
+    -- last year's value of the same unit and period: a growth base only when complete and with data
+    -- for the whole period (data_status ok); `ly_problem` says why it is not one
     select
         targeted.kpi_id,
         targeted.org_unit_id,
         targeted.grain,
         targeted.period_start,
-        actuals.actual_value as ly_value
+        case when actuals.data_status = 'ok' and actuals.is_complete then actuals.actual_value end as ly_value,
+        -- a share of a parent's value stays meaningful over a partial period: allocation may use it
+        case when actuals.data_status in ('ok', 'partial') and actuals.is_complete then actuals.actual_value end
+            as ly_share_value,
+        case
+            when actuals.kpi_id is null then 'has no value'
+            when actuals.data_status = 'no_data' then 'has no data (its inputs start '
+                || coalesce(cast(actuals.data_start as varchar), 'nowhere') || ')'
+            when actuals.data_status = 'partial' then 'is incomplete (its inputs start '
+                || cast(actuals.data_start as varchar) || ')'
+            when not actuals.is_complete then 'is not over yet'
+            when actuals.actual_value is null then 'has no value'
+        end as ly_problem
     from targeted
-    inner join actuals
+    left join actuals
         on actuals.kpi_id = targeted.kpi_id
         and actuals.org_unit_id = targeted.org_unit_id
         and actuals.grain = targeted.grain
@@ -128,7 +170,12 @@ last_year as (
 
 applicable_plans as (
     -- per period: the plan of the period's year valid on its evaluation day (latest valid_from)
-    select grain, period_start, plan_version
+    select
+        ranked.grain,
+        ranked.period_start,
+        ranked.plan_version,
+        rejected_sheets.message as sheet_rejection,
+        rejected_sheets.workbook_file as rejected_file
     from (
         select
             periods.grain,
@@ -143,7 +190,8 @@ applicable_plans as (
             on plan_versions.fiscal_year = extract(year from periods.period_start)
             and plan_versions.valid_from <= periods.eval_date
     ) as ranked
-    where plan_rank = 1
+    left join rejected_sheets on rejected_sheets.plan_version = ranked.plan_version
+    where ranked.plan_rank = 1
 ),
 
 set_targets as (
@@ -158,19 +206,19 @@ set_targets as (
 containers as (
     select distinct kpi_id, org_unit_id, grain, period_start
     from plan_targets
-    where grain in ('quarter', 'year')
+    where grain in ('quarter', 'year') and target_status = 'ok'
 ),
 
 seasonal_history as (
     -- last year's seasonality is used only when every month (quarter) of last year's enclosing
-    -- quarter (year) has a non-zero actual: partial history phases linearly by days instead
+    -- quarter (year) has a non-zero actual from complete data: else phasing is linear by days
     select
         containers.kpi_id,
         containers.org_unit_id,
         containers.grain as container_grain,
         containers.period_start as container_start,
         parts.grain as part_grain,
-        count(case when parts.actual_value <> 0 then 1 end)
+        count(case when parts.actual_value <> 0 and parts.data_status = 'ok' then 1 end)
             = case when containers.grain = 'quarter' then 3 when parts.grain = 'quarter' then 4 else 12 end
             as is_complete_history
     from containers
@@ -193,6 +241,7 @@ phased as (
         targeted.period_start,
         set_targets.plan_version,
         case
+            when set_targets.target_status <> 'ok' then null
             when not targeted.is_time_additive then set_targets.target_value
             when history.is_complete_history and ly_whole.ly_value <> 0 and ly_part.ly_value is not null
                 then set_targets.target_value * ly_part.ly_value / ly_whole.ly_value
@@ -201,6 +250,20 @@ phased as (
         end as target_value,
         set_targets.target_low,
         set_targets.target_high,
+        set_targets.target_status,
+        case
+            when set_targets.target_status <> 'ok' then 'phased from the rejected ' || set_targets.period_label
+                || ' target: ' || set_targets.rejection_reason
+            else 'phased from the ' || set_targets.period_label || ' target of '
+                || coalesce(set_targets.plan_file, set_targets.plan_version) || ' (' || set_targets.plan_version || ')'
+                || case
+                    when not targeted.is_time_additive then ''
+                    when history.is_complete_history and ly_whole.ly_value <> 0 and ly_part.ly_value is not null
+                        then ' by last year''s seasonality'
+                    else ' by days'
+                end
+        end as target_note,
+        set_targets.plan_file,
         case set_targets.grain when 'quarter' then 1 else 2 end as priority
     from targeted
     -- the plan valid for this (shorter) period, and that plan's target of the enclosing period
@@ -234,16 +297,27 @@ phased as (
 ),
 
 plan_anchors as (
-    select kpi_id, org_unit_id, grain, period_start, plan_version, target_value, target_low, target_high, source
+    select kpi_id, org_unit_id, grain, period_start, plan_version, target_value, target_low, target_high, source,
+           target_status, target_note, plan_file
     from (
-        select *, row_number() over (partition by kpi_id, org_unit_id, grain, period_start order by priority) as anchor_rank
+        select *, row_number() over (
+            partition by kpi_id, org_unit_id, grain, period_start
+            -- the unit's own row of the period first; a loaded row before a rejected one of the same key
+            order by priority, case target_status when 'ok' then 0 else 1 end
+        ) as anchor_rank
         from (
             select kpi_id, org_unit_id, grain, period_start, plan_version, target_value, target_low, target_high,
-                   'set' as source, 0 as priority
+                   'set' as source, 0 as priority, target_status,
+                   case
+                       when target_status <> 'ok' then 'plan row rejected: ' || rejection_reason
+                       else 'set by ' || coalesce(plan_file, plan_version) || ' (' || plan_version || ')'
+                           || coalesce(', sheet Targets row ' || cast(sheet_row as varchar), '')
+                   end as target_note,
+                   plan_file
             from set_targets
             union all
             select kpi_id, org_unit_id, grain, period_start, plan_version, target_value, target_low, target_high,
-                   'allocated' as source, priority
+                   'allocated' as source, priority, target_status, target_note, plan_file
             from phased
         ) as candidates
     ) as ranked
@@ -260,7 +334,10 @@ catalog_anchors as (
         targeted.rule_fixed_value as target_value,
         targeted.rule_low as target_low,
         targeted.rule_high as target_high,
-        'catalog_rule' as source
+        'catalog_rule' as source,
+        'ok' as target_status,
+        'catalog rule: fixed target' as target_note,
+        cast(null as varchar) as plan_file
     from targeted
     inner join catalog_anchor_units
         on catalog_anchor_units.kpi_id = targeted.kpi_id
@@ -291,6 +368,9 @@ nearest_anchor as (
             anchors.target_low,
             anchors.target_high,
             anchors.source,
+            anchors.target_status,
+            anchors.target_note,
+            anchors.plan_file,
             anchors.tier,
             row_number() over (
                 partition by targeted.kpi_id, targeted.org_unit_id, targeted.grain, targeted.period_start, anchors.tier
@@ -318,14 +398,39 @@ allocated_by_tier as (
         nearest_anchor.period_start,
         nearest_anchor.plan_version,
         case
-            when nearest_anchor.depth = 0 or not nearest_anchor.is_unit_additive then 1.0
-            when ly_anchor.ly_value is not null and ly_anchor.ly_value <> 0 and ly_unit.ly_value is not null
-                then ly_unit.ly_value / ly_anchor.ly_value
+            when nearest_anchor.depth = 0 or not nearest_anchor.is_unit_additive
+                or nearest_anchor.target_status <> 'ok' then 1.0
+            when ly_anchor.ly_share_value is not null and ly_anchor.ly_share_value <> 0 and ly_unit.ly_share_value is not null
+                then ly_unit.ly_share_value / ly_anchor.ly_share_value
         end as share,
         nearest_anchor.target_value,
         nearest_anchor.target_low,
         nearest_anchor.target_high,
-        case when nearest_anchor.depth = 0 then nearest_anchor.source else 'allocated' end as source
+        case when nearest_anchor.depth = 0 then nearest_anchor.source else 'allocated' end as source,
+        nearest_anchor.target_status,
+        case
+            when nearest_anchor.depth = 0 then nearest_anchor.target_note
+            when nearest_anchor.target_status <> 'ok'
+                then 'allocated from the rejected target of ' || nearest_anchor.anchor_org_unit_id || ': '
+                    || nearest_anchor.target_note
+            when not nearest_anchor.is_unit_additive
+                then 'inherited from ' || nearest_anchor.anchor_org_unit_id || ' (' || nearest_anchor.target_note || ')'
+            else 'allocated from ' || nearest_anchor.anchor_org_unit_id || ' by last year''s share ('
+                || nearest_anchor.target_note || ')'
+        end as target_note,
+        nearest_anchor.plan_file,
+        case when nearest_anchor.depth > 0 then nearest_anchor.anchor_org_unit_id end as allocated_from,
+        -- why an additive anchor of an ancestor could not be shared out to this unit
+        case
+            when nearest_anchor.depth > 0 and nearest_anchor.is_unit_additive and nearest_anchor.target_status = 'ok'
+                and not (ly_anchor.ly_share_value is not null and ly_anchor.ly_share_value <> 0
+                         and ly_unit.ly_share_value is not null)
+                then 'no share of ' || nearest_anchor.anchor_org_unit_id || '''s target: last year '
+                    || case
+                        when ly_anchor.ly_share_value = 0 then 'was 0 at ' || nearest_anchor.anchor_org_unit_id
+                        else coalesce(ly_unit.ly_problem, ly_anchor.ly_problem, 'has no value')
+                    end
+        end as share_problem
     from nearest_anchor
     left join last_year as ly_unit
         on ly_unit.kpi_id = nearest_anchor.kpi_id
@@ -355,6 +460,14 @@ allocated as (
     where tier_rank = 1
 ),
 
+share_problems as (
+    -- a plan target above the unit that could not be shared out to it
+    select kpi_id, org_unit_id, grain, period_start, min(share_problem) as share_problem
+    from allocated_by_tier
+    where tier = 0 and share_problem is not null
+    group by kpi_id, org_unit_id, grain, period_start
+),
+
 resolved as (
     select
         targeted.kpi_id,
@@ -363,6 +476,18 @@ resolved as (
         targeted.period_start,
         targeted.period_end,
         targeted.kpi_version,
+        targeted.value_min,
+        targeted.value_max,
+        applicable_plans.sheet_rejection,
+        applicable_plans.rejected_file,
+        allocated.kpi_id is not null as has_anchor,
+        allocated.target_status as anchor_status,
+        share_problems.share_problem,
+        last_year.ly_problem,
+        last_year.ly_value,
+        targeted.target_rule,
+        targeted.target_rule_value,
+        targeted.is_unit_additive,
         case
             when allocated.kpi_id is not null then allocated.target_value * allocated.share
             when targeted.target_rule = 'growth_vs_last_year' then last_year.ly_value * (1 + targeted.target_rule_value)
@@ -377,7 +502,10 @@ resolved as (
             when targeted.target_rule = 'fixed' and not targeted.is_unit_additive then targeted.rule_high
         end as target_high,
         coalesce(allocated.source, 'catalog_rule') as source,
-        allocated.plan_version
+        allocated.target_note as anchor_note,
+        allocated.plan_version,
+        allocated.plan_file,
+        allocated.allocated_from
     from targeted
     left join allocated
         on allocated.kpi_id = targeted.kpi_id
@@ -389,6 +517,28 @@ resolved as (
         and last_year.org_unit_id = targeted.org_unit_id
         and last_year.grain = targeted.grain
         and last_year.period_start = targeted.period_start
+    left join applicable_plans
+        on applicable_plans.grain = targeted.grain
+        and applicable_plans.period_start = targeted.period_start
+    left join share_problems
+        on share_problems.kpi_id = targeted.kpi_id
+        and share_problems.org_unit_id = targeted.org_unit_id
+        and share_problems.grain = targeted.grain
+        and share_problems.period_start = targeted.period_start
+),
+
+judged as (
+    select
+        *,
+        case
+            when sheet_rejection is not null then 'rejected'
+            when has_anchor and anchor_status <> 'ok' then 'rejected'
+            when target_value is null and (target_low is null or target_high is null) then 'missing'
+            when value_min is not null and (target_value < value_min or target_low < value_min) then 'rejected'
+            when value_max is not null and (target_value > value_max or target_high > value_max) then 'rejected'
+            else 'ok'
+        end as target_status
+    from resolved
 ),
 
 final as (
@@ -399,13 +549,40 @@ final as (
         period_start,
         period_end,
         kpi_version,
-        target_value,
-        target_low,
-        target_high,
-        source,
-        plan_version
-    from resolved
-    where target_value is not null or (target_low is not null and target_high is not null)
+        case when target_status = 'ok' then target_value end as target_value,
+        case when target_status = 'ok' then target_low end as target_low,
+        case when target_status = 'ok' then target_high end as target_high,
+        case when sheet_rejection is null then source else 'set' end as source,
+        case when sheet_rejection is null then plan_version end as plan_version,
+        coalesce(rejected_file, plan_file) as plan_file,
+        allocated_from,
+        target_status,
+        case
+            when sheet_rejection is not null then 'the plan''s Targets sheet was rejected: ' || sheet_rejection
+            when has_anchor and target_status = 'ok' then anchor_note
+            when has_anchor and anchor_status <> 'ok' then anchor_note
+            when target_status = 'rejected' then 'impossible target ' || cast(round(target_value, 6) as varchar)
+                || ' (' || coalesce(anchor_note, 'catalog rule ' || target_rule
+                    || case when target_rule = 'growth_vs_last_year'
+                        then ' ' || cast(round(target_rule_value * 100, 2) as varchar) || ' % on last year''s '
+                            || cast(round(ly_value, 6) as varchar) else '' end)
+                || '): ' || kpi_id || ' can only take values in ['
+                || coalesce(cast(value_min as varchar), '−∞') || ', ' || coalesce(cast(value_max as varchar), '∞') || ']'
+            when target_status = 'missing' then coalesce(share_problem,
+                case when target_rule = 'growth_vs_last_year'
+                    then 'growth target needs a complete base period: last year ' || coalesce(ly_problem, 'has no value')
+                end,
+                'no target: the catalog rule gives none here')
+            when target_rule = 'growth_vs_last_year' then 'catalog rule: '
+                || case when target_rule_value >= 0 then '+' else '' end
+                || cast(round(target_rule_value * 100, 2) as varchar) || ' % on last year (' || cast(round(ly_value, 6) as varchar) || ')'
+            else 'catalog rule: fixed target'
+        end as target_note
+    from judged
+    -- a row wherever a target is expected: the plan applies (or could not be shared out to the unit),
+    -- a growth rule applies, or a fixed non-additive rule (fixed additive targets are anchors)
+    where has_anchor or sheet_rejection is not null or share_problem is not null
+        or target_rule = 'growth_vs_last_year' or (target_rule = 'fixed' and not is_unit_additive)
 )
 
 select * from final

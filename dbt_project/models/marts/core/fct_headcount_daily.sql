@@ -1,6 +1,8 @@
-{#- Employees counted in each org unit (its own members, not its subtree) on each business day from
-    the first to the last business date of the data. Every unit valid on a day has a row (0 when it
-    has no direct members), so a unit's last-day value is never missing. -#}
+{#- Employees counted in each org unit (its own members, not its subtree) on each day from the HR
+    history's real start — the first day an assignment is effective, or the calendar's first day if
+    that is earlier — to the last business date of the data. Every unit valid on a day has a row (0
+    when it has no direct members), so a unit's last-day value is never missing; before the first
+    assignment there is no row (no data, not 0). -#}
 with
 
 bounds as (
@@ -15,11 +17,17 @@ assignments as (
     select * from {{ ref('int_employee_assignments_effective') }}
 ),
 
+history_start as (
+    select min(effective_from) as first_day from assignments
+),
+
 business_days as (
     select org_units_daily.date_day, org_units_daily.org_unit_id
     from org_units_daily
     cross join bounds
-    where org_units_daily.date_day between bounds.first_business_date and bounds.last_business_date
+    cross join history_start
+    where org_units_daily.date_day >= history_start.first_day
+        and org_units_daily.date_day <= bounds.last_business_date
 ),
 
 days as (

@@ -17,7 +17,13 @@ final as (
         is_complete,
         days_elapsed,
         days_in_period,
-        is_verified
+        is_verified,
+        data_status,
+        data_start,
+        value_low,
+        value_high,
+        unverified_reason,
+        unverified_tables
     from actuals
 )
 

@@ -70,6 +70,7 @@ held as (
         and verified.grain = scored.grain
         and verified.period_start = scored.period_start
     where not scored.is_verified
+        and scored.status is not null
         and verified.first_unverified_day > scored.period_start
 ),
 
@@ -285,16 +286,28 @@ final as (
         scored.expected_to_date,
         scored.attainment,
         scored.attainment_to_date,
-        case when scored.is_verified then scored.status else held_status.status end as status,
+        case when scored.is_verified or scored.status is null then scored.status else held_status.status end as status,
         scored.is_complete,
         scored.kpi_version,
         scored.is_verified,
         scored.status as computed_status,
-        not scored.is_verified as is_status_held_back,
+        not scored.is_verified and scored.status is not null as is_status_held_back,
         case
             when scored.is_verified then scored.eval_date
             when held_status.status is not null then held_status.eval_day
-        end as status_as_of
+        end as status_as_of,
+        scored.target_source,
+        scored.target_status,
+        scored.target_note,
+        scored.plan_version,
+        scored.plan_file,
+        scored.data_status,
+        scored.data_start,
+        scored.value_low,
+        scored.value_high,
+        case when not scored.is_verified then scored.unverified_reason end as unverified_reason,
+        case when not scored.is_verified then scored.unverified_tables end as unverified_tables,
+        scored.verification_note
     from scored
     left join held_status
         on held_status.kpi_id = scored.kpi_id

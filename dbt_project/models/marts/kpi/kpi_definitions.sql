@@ -46,7 +46,10 @@ final as (
         target_low,
         target_high,
         target_org_units,
-        target_unit_types
+        target_unit_types,
+        value_min,
+        value_max,
+        range_source
     from versions
 )
 

@@ -1,6 +1,8 @@
 {#- Scorecard per org unit and month/quarter/year period: Σ weight × least(attainment, cap) / Σ weight
-    over the unit's weighted KPIs that have an attainment (to date while running); rank among the
-    siblings under the same parent on the period's evaluation day, 1 = best. -#}
+    over the unit's weighted KPIs that are judged (an attainment, to date while running); the weight
+    of those that are not and why (`weight_unscored`, `unscored_kpis`: no data, target rejected or
+    missing) — never silently left out; rank among the siblings under the same parent on the period's
+    evaluation day, 1 = best. -#}
 with inputs as (
     select * from {{ ref('int_kpi_scorecard_inputs') }}
 ),
@@ -15,7 +17,10 @@ scores as (
         sum(case when attainment is not null then {{ kpi_weighted_score('weight', 'attainment', 'score_cap') }} end)
             / nullif(sum(case when attainment is not null then weight end), 0) as score,
         count(attainment) as kpi_count,
-        coalesce(sum(case when attainment is not null then weight end), 0) as weight_total
+        coalesce(sum(case when attainment is not null then weight end), 0) as weight_total,
+        coalesce(sum(case when attainment is null then weight end), 0) as weight_unscored,
+        string_agg(case when attainment is null then kpi_id || ' (' || coalesce(unscored_reason, 'no attainment') || ')' end,
+                   ', ' order by kpi_id) as unscored_kpis
     from inputs
     group by org_unit_id, grain, period_start
 ),
@@ -29,6 +34,8 @@ final as (
         score,
         kpi_count,
         weight_total,
+        weight_unscored,
+        unscored_kpis,
         case
             when score is not null then rank() over (
                 partition by parent_org_unit_id, grain, period_start, score is null

@@ -15,7 +15,11 @@ final as (
         target_high,
         source,
         plan_version,
-        kpi_version
+        kpi_version,
+        target_status,
+        target_note,
+        plan_file,
+        allocated_from
     from targets
 )
 

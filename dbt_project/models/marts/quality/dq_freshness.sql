@@ -1,6 +1,9 @@
 {#- Freshness of every source table against its schedule, relative to the build's as-of date.
     Daily sources (databases and daily landing files): the latest loaded partition (rejected ones do
-    not count) may be at most `dq_daily_max_age_days` (var, default 2) days older than the as-of date.
+    not count) may be at most `dq_daily_max_age_days` (var, default 2) days older than the as-of date
+    (else `stale`); and a daily event feed must have delivered on the as-of date what its own history
+    of that kind of day says (int_dq_feed_days): nothing on a day it always delivers is `missing`,
+    far fewer rows than usual `low_volume` — a dead feed writes empty partitions and is not stale.
     The finance plan: a plan covering the as-of date's fiscal year must be loaded. -#}
 with
 
@@ -26,6 +29,10 @@ dates as (
 
 plan_info as (
     select * from {{ ref('stg_finance__plan_info') }}
+),
+
+feed_days as (
+    select * from {{ ref('int_dq_feed_days') }}
 ),
 
 config as (
@@ -71,9 +78,18 @@ measured as (
         end as max_age_days,
         plan_year.as_of_date,
         plan_year.fiscal_year,
-        plan_year.is_covered
+        plan_year.is_covered,
+        feed_days.rows_read as rows_on_as_of,
+        feed_days.expected_rows,
+        feed_days.arrival_rate,
+        feed_days.silent_expected,
+        feed_days.verdict
     from source_tables
     cross join plan_year
+    left join feed_days
+        on feed_days.source = source_tables.source
+        and feed_days.table_name = source_tables.table_name
+        and feed_days.partition_date = plan_year.as_of_date
     left join config
         on config.source = source_tables.source
         and config.table_name = source_tables.table_name
@@ -92,6 +108,8 @@ final as (
         case
             when role = 'plan' then case when is_covered then 'ok' else 'stale' end
             when latest_partition is null or age_days > max_age_days then 'stale'
+            when verdict = 'missing' then 'missing'
+            when verdict = 'low_volume' then 'low_volume'
             else 'ok'
         end as status,
         as_of_date,
@@ -103,9 +121,16 @@ final as (
             when role = 'plan' and is_covered then 'plan for fiscal year ' || cast(fiscal_year as varchar) || ' loaded'
             when role = 'plan' then 'no plan for fiscal year ' || cast(fiscal_year as varchar) || ' is loaded'
             when latest_partition is null then 'no partition loaded'
+            when age_days <= max_age_days and verdict = 'missing' then 'no rows on ' || cast(as_of_date as varchar)
+                || ', although about ' || cast(round(silent_expected) as varchar)
+                || ' were expected since the feed last delivered: the feed may be dead'
+            when age_days <= max_age_days and verdict = 'low_volume' then cast(rows_on_as_of as varchar) || ' rows on '
+                || cast(as_of_date as varchar) || ', far below the usual ' || cast(expected_rows as varchar)
             else 'latest partition ' || cast(latest_partition as varchar) || ' is ' || cast(age_days as varchar)
                 || ' day(s) old on ' || cast(as_of_date as varchar)
-        end as message
+        end as message,
+        rows_on_as_of,
+        expected_rows
     from measured
 )
 

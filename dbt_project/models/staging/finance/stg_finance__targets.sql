@@ -39,7 +39,8 @@ final as (
         _partition_date,
         _loaded_at,
         _source,
-        _batch_id
+        _batch_id,
+        _row_number
     from deduplicated
 )
 
