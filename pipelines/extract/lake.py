@@ -95,6 +95,15 @@ def is_partition_file(path: Path) -> bool:
 UNPLACED = "unplaced"
 
 
+#: Beside a partition's quarantine file: the rows of its latest load when that load was rejected as a
+#: whole (read as far as possible), kept for the trust flag's scope; removed once the partition loads.
+REJECTED_BATCH_NAME = "rejected-batch.parquet"
+
+
+def rejected_batch_path(lake_dir: Path, source: str, table: str, day: date) -> Path:
+    return table_dir(lake_dir, source, table, quarantine=True) / f"date={day.isoformat()}" / REJECTED_BATCH_NAME
+
+
 def unplaced_path(lake_dir: Path, source: str, table: str) -> Path:
     return table_dir(lake_dir, source, table, quarantine=True) / f"date={UNPLACED}" / PART_NAME
 

@@ -473,6 +473,7 @@ def _write(run: _Run, read: PartitionRead, raw: pa.Table, sha: str, quarantine: 
         return _log(run, read, "unchanged", 0, 0, 0, message, raw_path, sha, None, ())
 
     written = lake.write_parquet_atomic(raw, raw_path, sha)
+    lake.remove_file(lake.rejected_batch_path(cfg.lake_dir, table.source, table.table, read.day))
     q_written_path: Path | None = None
     if quarantine is not None:
         q_table = pa.Table.from_pandas(quarantine, schema=lake.QUARANTINE_SCHEMA, preserve_index=False)
@@ -514,8 +515,40 @@ def _reject(run: _Run, read: PartitionRead, message: str) -> LoadResult:
         if candidate.exists():
             raw_path, sha = candidate, lake.stored_sha256(candidate)
             message += "; the partition loaded earlier is kept"
+        scoped = _write_rejected_batch(run, read, message)
+        if scoped:
+            message += (f"; its {scoped} readable row(s) are kept in quarantine ({lake.REJECTED_BATCH_NAME}) "
+                        "to mark the values they affect")
     message = f"batch rejected: {message}"
     return _log(run, read, "rejected", 0, 0, 0, message, raw_path, sha, None, ())
+
+
+def _write_rejected_batch(run: _Run, read: PartitionRead, message: str) -> int:
+    """The rows of a rejected batch that could be read, beside the partition's quarantine file (the
+    trust flag places the rejection on their own days and org units instead of a whole window)."""
+    table, cfg = run.table, run.cfg
+    assert read.day is not None
+    path = lake.rejected_batch_path(cfg.lake_dir, table.source, table.table, read.day)
+    scope = read.scope
+    if scope is None or scope.empty:
+        lake.remove_file(path)
+        return 0
+    columns = [c for c in scope.columns if c != "_row_number"]
+    frame = pd.DataFrame({
+        "_raw": [lake_json({c: value_text(v) for c, v in zip(columns, values, strict=True)})
+                 for values in scope[columns].itertuples(index=False, name=None)],
+        "_rule": "batch_rejected",
+        "_field": None,
+        "_value": None,
+        "_reason": f"{read.source_ref}: the whole batch was rejected: {message}",
+        "_row_number": scope["_row_number"].to_numpy(dtype=np.int64),
+    })
+    frame["_source"] = read.source_ref
+    frame["_batch_id"] = run.batch_id
+    frame["_loaded_at"] = run.loaded_at
+    q_table = pa.Table.from_pandas(frame, schema=lake.QUARANTINE_SCHEMA, preserve_index=False)
+    lake.write_parquet_atomic(q_table, path, lake.content_sha256(lake.QUARANTINE_SCHEMA, lake.row_hashes(frame)))
+    return len(frame)
 
 
 def _log(run: _Run, read: PartitionRead, status: Status, rows_read: int, rows_loaded: int,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -63,6 +64,17 @@ def test_changed_column_set_is_rejected_while_other_partitions_load(company_with
     assert not raw_partition_path(cfg.lake_dir, "servicedesk", "tickets", DAYS[1]).exists()
     log = read_load_log(cfg.lake_dir, "servicedesk", "tickets").set_index("partition_date")
     assert log.loc[DAYS[1], "status"] == "rejected" and log.loc[DAYS[1], "rows_read"] == 0
+    # the rejected file's rows could still be read: kept beside the partition's quarantine, for the
+    # trust flag to know which days and teams the rejection affects
+    batch = cfg.lake_dir / "quarantine/servicedesk/tickets/date=2025-03-02/rejected-batch.parquet"
+    kept = pq.read_table(batch).to_pandas()
+    assert kept["_rule"].tolist() == ["batch_rejected"]
+    assert '"team_id": "TM-SVC-1"' in kept["_raw"].iloc[0] and '"satisfaction"' in kept["_raw"].iloc[0]
+    assert "readable row(s) are kept in quarantine" in msg
+    # once the file is fixed the partition loads and the kept rows go
+    S.write_tickets(company_with_dims.landing, DAYS[1], [S.ticket_row("T2")])
+    assert extract_partitions(TICKETS, [DAYS[1]], cfg)[0].status == "loaded"
+    assert not batch.exists()
 
 
 def test_rejection_keeps_the_partition_loaded_earlier(company_with_dims):
@@ -242,3 +254,44 @@ def test_workbook_with_renamed_sheet_is_rejected_others_load(company_with_dims):
     # the weights of the same workbook are fine
     weights = extract_unpartitioned(get_source_table("finance.weights"), cfg)
     assert [r.status for r in weights] == ["loaded", "loaded"]
+
+
+# --- one lake whatever the path ---------------------------------------------------------------------
+
+
+def _lake_state(lake_dir: Path) -> dict[str, list]:
+    """Every raw and quarantine partition's rows, without the columns that name the load itself."""
+    state: dict[str, list] = {}
+    for path in sorted(lake_dir.glob("*/*/*/date=*/part-0.parquet")):
+        frame = pq.read_table(path).to_pandas()
+        frame = frame.drop(columns=[c for c in ("_loaded_at", "_batch_id") if c in frame.columns])
+        state[path.relative_to(lake_dir).as_posix()] = frame.astype(str).to_dict("records")
+    return state
+
+
+def test_a_back_fill_and_single_day_runs_build_the_same_lake(company_with_dims, tmp_path):
+    """Every rule that judges a row uses the row's own partition day. A ticket opened 30 days after
+    the day of its file is in the future whichever day the extraction runs; a production run's later
+    delivery date is a status the export may carry, not a future event — loaded either way."""
+    day1, day2 = date(2025, 3, 1), date(2025, 3, 2)
+    landing = company_with_dims.landing
+    S.write_tickets(landing, day1, [S.ticket_row("T1"),
+                                    S.ticket_row("T9", opened="2025-03-31 10:00:00", first_response_at="",
+                                                 updated_at="2025-03-31 10:00:00")])
+    S.write_tickets(landing, day2, [S.ticket_row("T2", opened="2025-03-02 10:00:00", updated_at="2025-03-02 10:00:00",
+                                                 first_response_at="")])
+    S.write_runs(landing, day1, [S.run_record("R1", delivered_date=date(2025, 3, 12))])
+    S.write_runs(landing, day2, [S.run_record("R2", started_at=datetime(2025, 3, 2, 1), finished_at=datetime(2025, 3, 2, 5),
+                                              delivered_date=None)])
+    tables = [get_source_table("servicedesk.tickets"), get_source_table("mes.production_runs")]
+    backfill = company_with_dims.config(lake_dir=tmp_path / "backfill", run_date=date(2025, 4, 15))
+    nightly = tmp_path / "nightly"
+    for table in tables:
+        extract_partitions(table, [day1, day2], backfill)  # one back-fill, run weeks later
+        for day in (day1, day2):  # the nightly runs of each day
+            extract_partitions(table, [day], company_with_dims.config(lake_dir=nightly, run_date=day))
+    assert _lake_state(backfill.lake_dir) == _lake_state(nightly)
+    q = read_partition(nightly, "servicedesk", "tickets", day1, quarantine=True)
+    assert q["_rule"].tolist() == ["not_future(opened_at)"]
+    runs = read_partition(nightly, "mes", "production_runs", day1)
+    assert runs["run_id"].tolist() == ["R1"]

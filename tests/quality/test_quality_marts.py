@@ -7,7 +7,8 @@ The mini lake (tests/fixtures/mini_lake.py) plus:
   date years ahead) — it counts on its partition date;
 - servicedesk.tickets, partition 2024-01-16 rejected (the export repeats changed tickets: a change-date
   partition) — the 92 business days up to it are unverified;
-- survey.nps_responses, partition 2024-03-15 rejected (one file per response day) — that day only;
+- survey.nps_responses, partition 2024-03-15 rejected (one file per response day), its one readable
+  response (TM-SE-1's) kept beside it — that day, and TM-SE-1 and its ancestors only;
 - erp.orders, partition 2024-03-10: a quarantined version of order O00000004, which the partition of
   2024-03-12 loaded again — superseded, so resolved: no problem at all;
 - erp.order_lines, partition 2024-07-05: a quarantined line (2 × 100 CNY, unknown product) of order
@@ -102,7 +103,17 @@ def _break_the_lake(lake: Path) -> None:
     _edit_log(lake, "servicedesk", "tickets", "2024-01-16", status="rejected",
               message="batch rejected: header: columns changed; the partition loaded earlier is kept")
     _edit_log(lake, "survey", "nps_responses", "2024-03-15", status="rejected",
-              message="batch rejected: json: not JSON lines")
+              message="batch rejected: changed column set (unexpected 'nps_score')")
+    # the rejected survey file could still be read: its one response (of TM-SE-1) scopes the rejection
+    path = lake / "quarantine" / "survey" / "nps_responses" / "date=2024-03-15" / "rejected-batch.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist([{
+        "_raw": json.dumps({"response_id": "R0099", "submitted_at": "2024-03-15T10:00:00+08:00",
+                            "customer_id": "C000001", "account_team_id": "TM-SE-1", "nps_score": "10"}),
+        "_rule": "batch_rejected", "_field": None, "_value": None,
+        "_reason": "survey/nps_20240315.jsonl: the whole batch was rejected: changed column set",
+        "_row_number": 1, "_source": "survey/nps_20240315.jsonl", "_batch_id": "survey.b9",
+        "_loaded_at": datetime(2024, 3, 15, 18, tzinfo=UTC)}], schema=QUARANTINE_SCHEMA), path)
 
 
 @pytest.fixture(scope="module")
@@ -167,9 +178,9 @@ def test_source_problems_are_placed_on_business_days(con) -> None:
          D("2024-07-02"), 1),
         ("servicedesk", "tickets", "rejected_partition", "batches_accepted", D("2024-01-16"), D("2023-10-16"),
          D("2024-01-16"), None),
-        # one survey file per response day: that day
+        # one survey file per response day: that day — placed by the rejected file's readable row
         ("survey", "nps_responses", "rejected_partition", "batches_accepted", D("2024-03-15"), D("2024-03-15"),
-         D("2024-03-15"), None),
+         D("2024-03-15"), 1),
     ]
     stale = dict(con.execute('select source || \'.\' || "table", first_day from marts.dq_source_problems '
                              "where problem = 'stale'").fetchall())
@@ -250,6 +261,9 @@ def test_is_verified_per_period(con) -> None:
     assert _actual(con, "complaint_rate", "TM-HL-1", "month", "2024-01-01")[1] is False
     assert _actual(con, "complaint_rate", "TM-HL-1", "month", "2024-02-01")[1] is True
     assert _actual(con, "promoters_pct", "DIV-SALES", "month", "2024-03-01")[1] is False
+    # the rejected survey file's readable row belongs to TM-SE-1: TM-SN-1's March is not in doubt
+    assert _actual(con, "promoters_pct", "TM-SN-1", "month", "2024-03-01")[1] is True
+    assert _actual(con, "promoters_pct", "TM-SE-1", "month", "2024-03-01")[1] is False
     assert _actual(con, "promoters_pct", "DIV-SALES", "month", "2024-04-01")[1] is True
     # derived: nps reads the survey like its references
     assert _actual(con, "nps", "DIV-SALES", "month", "2024-03-01")[1] is False

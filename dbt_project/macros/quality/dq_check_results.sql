@@ -16,7 +16,8 @@
     - the source-side checks, when this invocation built their marts: per raw table from
       `dq_load_log` — `batches_accepted` (failed when the latest load of a partition was rejected),
       `reconciliation` (rows read = loaded + quarantined; blocking) and `quarantine` (warn when rows
-      were quarantined); from `dq_freshness` — `freshness` (failed when stale).
+      were quarantined); from `dq_freshness` — `freshness` (failed when stale, missing or low in
+      volume) and `data_horizon` (failed when the run date is past the facts' latest business date).
 
     `run_id` is dbt's invocation id; `dagster_run_id` the var `dagster_run_id` when the run passes it.
     Values reach SQL as escaped string literals (dbt.escape_single_quotes); the relation names come
@@ -244,6 +245,27 @@
                    {{ dq_sql_string(dagster_run_id) }}, '{{ flags.WHICH }}', null
             from {{ freshness }}
         {%- endcall -%}
+        {#- a run for a date past the data says so: the facts' latest business date against the run date -#}
+        {%- set run_date = var('run_date', none) -%}
+        {%- if run_date -%}
+            {%- set measures = dq_model_relation('int_kpi_measures_daily', 'intermediate') -%}
+            {%- call statement('dq_check_results_horizon', auto_begin=False) -%}
+                insert into {{ relation }} ({% for name, _ in columns %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %})
+                select {{ common }}, 'source', 'dq_freshness', 'data_horizon',
+                       case when latest is null or latest < cast('{{ run_date }}' as date) - 1 then 'failed' else 'passed' end,
+                       false, 'warn',
+                       case
+                           when latest is null then 'the run is for {{ run_date }} but the facts have no business date at all'
+                           when latest < cast('{{ run_date }}' as date) - 1 then 'the run is for {{ run_date }} but the latest '
+                               || 'business date in the facts is ' || cast(latest as varchar) || ' ('
+                               || cast(cast('{{ run_date }}' as date) - latest as varchar)
+                               || ' days earlier): the sources have delivered nothing since'
+                           else 'the facts reach ' || cast(latest as varchar) || ' (run date {{ run_date }})'
+                       end,
+                       null, 'source', 'dq_freshness', null, {{ dq_sql_string(dagster_run_id) }}, '{{ flags.WHICH }}', null
+                from (select max(date_day) as latest from {{ measures }}) as horizon
+            {%- endcall -%}
+        {%- endif -%}
     {%- endif -%}
     {{ return('') }}
 {%- endmacro %}

@@ -44,6 +44,9 @@ class PartitionRead:
     source_sha256: str | None = None
     missing: bool = False
     tag: str | None = None
+    #: A rejected batch's rows as far as they could be read (text values under the file's own column
+    #: names): they are not loaded, but say which business days and org units the rejection affects.
+    scope: pd.DataFrame | None = None
 
     @property
     def rows_read(self) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def read_csv(table: SourceTable, path: Path, day: date, ref: str) -> PartitionRe
                         hint = f" — the header is one field: wrong delimiter {sep!r}? (expected ',')"
                         break
             return rejected(day, ref, f"{ref}: line 1 (header): {problem}{hint} (rule: header)",
-                            source_sha256=digest)
+                            source_sha256=digest, scope=_csv_scope(reader, header))
         records: list[list[object]] = []
         numbers: list[int] = []
         failures: list[ParseFailure] = []
@@ -134,6 +135,19 @@ def read_csv(table: SourceTable, path: Path, day: date, ref: str) -> PartitionRe
     frame = _frame(records, header, numbers)
     frame = frame[list(expected) + ["_row_number"]]
     return PartitionRead(day=day, source_ref=ref, frame=frame, parse_failures=failures, source_sha256=digest)
+
+
+def _csv_scope(reader: Iterator[list[str]], header: list[str]) -> pd.DataFrame | None:
+    """The data rows of a CSV rejected for its header, under its own header (None when unreadable)."""
+    try:
+        rows = [row for row in reader if row and len(row) == len(header)]
+    except csv.Error:
+        return None
+    if not rows or len(set(header)) != len(header):
+        return None
+    frame = pd.DataFrame(rows, columns=header, dtype="object")
+    frame["_row_number"] = range(1, len(frame) + 1)
+    return frame
 
 
 def read_jsonl(table: SourceTable, path: Path, day: date, ref: str) -> PartitionRead:
@@ -185,8 +199,11 @@ def read_jsonl(table: SourceTable, path: Path, day: date, ref: str) -> Partition
                 parts.append(f"no record has {', '.join(missing)}")
             if extra:
                 parts.append("unexpected " + ", ".join(f"{k!r} (first on line {first_seen[k]})" for k in extra))
+            scope = pd.DataFrame.from_records(records).astype("object")
+            scope["_row_number"] = numbers
             return rejected(day, ref, f"{ref}: changed column set ({'; '.join(parts)}); the contract "
-                                      f"expects {', '.join(expected)} (rule: header)", source_sha256=digest)
+                                      f"expects {', '.join(expected)} (rule: header)", source_sha256=digest,
+                            scope=scope)
     frame = _frame(records, list(expected), numbers)
     return PartitionRead(day=day, source_ref=ref, frame=frame, parse_failures=failures, notes=notes,
                          source_sha256=digest)
@@ -206,7 +223,11 @@ def read_parquet_file(table: SourceTable, path: Path, day: date, ref: str) -> Pa
     expected = table.contract.source_column_names
     problem = header_mismatch(expected, arrow.column_names)
     if problem:
-        return rejected(day, ref, f"{ref}: {problem} (rule: header)", source_sha256=digest)
+        scope = arrow.to_pandas().astype("object") if len(set(arrow.column_names)) == len(arrow.column_names) \
+            else None
+        if scope is not None:
+            scope["_row_number"] = range(1, len(scope) + 1)
+        return rejected(day, ref, f"{ref}: {problem} (rule: header)", source_sha256=digest, scope=scope)
     frame = arrow.select(list(expected)).to_pandas(
         types_mapper={pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}.get
     )

@@ -9,8 +9,10 @@
       partition). Org unit: the row's `org_field` (or the lookup's `org`) when it names a known org
       unit, else null = any unit. A row is resolved — and left out — once a later partition loaded
       the same key (the quarantined version was superseded) or its orphan reference was released.
-    - rejected_partition: the latest load of a partition was rejected; `business` partitions affect
-      that day, `change` partitions the dq_change_window_days up to it; any unit.
+    - rejected_partition: the latest load of a partition was rejected. When its rows could still be
+      read (a renamed column: `rejected-batch.parquet` beside the partition's quarantine file), each
+      row is placed like a quarantined row; otherwise `business` partitions affect that day, `change`
+      partitions the dq_change_window_days up to it; any unit.
     - stale: every day after the table's latest loaded partition; any unit.
     - missing_feed / low_volume (int_dq_feed_days): a daily feed that delivered nothing on a day it
       always delivers, or (on the as-of date) far fewer rows than usual: that day; any unit. -#}
@@ -189,8 +191,11 @@ quarantined as (
     select
         quarantine_dated.source,
         quarantine_dated.table_name,
-        'quarantined_rows' as problem,
-        'quarantine' as check_name,
+        -- the readable rows of a batch rejected as a whole scope its rejection to their own days and units
+        case when quarantine_dated.rule = 'batch_rejected' then 'rejected_partition' else 'quarantined_rows' end
+            as problem,
+        case when quarantine_dated.rule = 'batch_rejected' then 'batches_accepted' else 'quarantine' end
+            as check_name,
         quarantine_dated.partition_date,
         case
             when quarantine_dated.role = 'plan' then null
@@ -213,7 +218,10 @@ quarantined as (
         end as last_day,
         known_units.org_unit_id,
         cast(1 as bigint) as rows_affected,
-        'quarantined: ' || quarantine_dated.rule || ' (' || quarantine_dated.reason || ')' as message,
+        case
+            when quarantine_dated.rule = 'batch_rejected' then quarantine_dated.reason
+            else 'quarantined: ' || quarantine_dated.rule || ' (' || quarantine_dated.reason || ')'
+        end as message,
         quarantine_dated._raw
     from quarantine_dated
     cross join as_of
@@ -244,7 +252,14 @@ log_problems as (
         on config.source = load_log.source
         and config.table_name = load_log.{{ adapter.quote('table') }}
     where load_log.partition_date is not null and (
-        load_log.status = 'rejected'
+        (load_log.status = 'rejected' and not exists (
+            -- a rejection whose rows could be read is placed by those rows (above)
+            select 1 from quarantine_rows
+            where quarantine_rows.source = load_log.source
+                and quarantine_rows.table_name = load_log.{{ adapter.quote('table') }}
+                and quarantine_rows.partition_date = load_log.partition_date
+                and quarantine_rows.rule = 'batch_rejected'
+        ))
         or (coalesce(load_log.rows_quarantined, 0) > 0 and not exists (
             select 1 from quarantine_rows
             where quarantine_rows.source = load_log.source
