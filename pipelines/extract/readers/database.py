@@ -16,7 +16,7 @@ in the table's ``unplaced`` store, until the source corrects them.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -210,15 +210,20 @@ def _count(conn: sa.Connection, src: sa.TableClause, where: sa.ColumnElement[boo
     return int(conn.execute(sa.select(sa.func.count()).select_from(src).where(where), params).scalar_one())
 
 
-def read_irregular(
-    table: SourceTable, dates: Sequence[date], url: str, timezone: str, horizon: date
-) -> IrregularRows:
-    """The rows of ``table`` that the day windows of ``dates`` cannot find by themselves: a missing
-    watermark, (SQLite) a watermark not in canonical text form, or one later than ``horizon`` (the
-    wall-clock day plus the tolerance: a change cannot happen in the future). Readable ones of a day
-    in ``dates`` are placed there."""
+@dataclass
+class _Query:
+    """One counted query of a table: its rows, or why it could not be run."""
+
+    ref: str
+    frame: pd.DataFrame | None = None
+    problem: str | None = None
+
+
+def _counted_query(table: SourceTable, url: str, where_of: Callable[[sa.ColumnElement, str], tuple[
+        sa.ColumnElement[bool], dict[str, object], tuple[sa.ColumnElement, ...]]], what: str) -> _Query:
+    """Rows of ``table`` selected by ``where_of(updated_at column, dialect)`` → (condition, bound
+    parameters, order), checked against the source's own count of the same condition."""
     contract = table.contract
-    dates = sorted(dates)
     label = database_label(url, table.database or table.source)
     ref = f"{table.table}@{label}"
     columns = list(contract.source_column_names)
@@ -227,36 +232,52 @@ def read_irregular(
         with engine.connect() as conn:
             problem = _prepare(conn, table, ref, label)
             if problem:
-                return IrregularRows(rejection=problem)
-            dialect = conn.dialect.name
+                return _Query(ref, problem=problem)
             src = sa.table(table.table, *(sa.column(c) for c in columns))
-            updated = src.c.updated_at
-            _, limit = utc_bounds(horizon, timezone)
-            params = {"limit": _bound(limit, dialect)}
-            conditions = [updated.is_(None), updated >= sa.bindparam("limit")]
-            canonical = _canonical(updated, dialect)
-            if canonical is not None:
-                conditions.append(sa.not_(canonical))
-            where = sa.or_(*conditions)
-            stmt = sa.select(*(src.c[c] for c in columns)).where(where).order_by(*(src.c[k] for k in contract.key))
+            where, params, order = where_of(src.c.updated_at, conn.dialect.name)
+            order_by = [*order, *(src.c[k] for k in contract.key)]
+            stmt = sa.select(*(src.c[c] for c in columns)).where(where).order_by(*order_by)
             frame = _fetch(conn, stmt, params, columns, contract)
             expected = _count(conn, src, where, params)
     except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
         detail = redact(str(getattr(exc, "orig", None) or exc).splitlines()[0], url)
-        return IrregularRows(rejection=f"{ref}: query failed ({type(exc).__name__}: {detail})")
+        return _Query(ref, problem=f"{ref}: query failed ({type(exc).__name__}: {detail})")
     finally:
         engine.dispose()
     if len(frame) != expected:
-        return IrregularRows(rejection=f"{ref}: the source counts {expected} row(s) with an irregular "
-                                       f"updated_at but {len(frame)} were read (rule: conservation)")
+        return _Query(ref, problem=f"{ref}: the source counts {expected} row(s) {what} but {len(frame)} were "
+                                   "read (rule: conservation)")
+    return _Query(ref, frame=frame)
+
+
+def read_irregular(
+    table: SourceTable, dates: Sequence[date], url: str, timezone: str, horizon: date
+) -> IrregularRows:
+    """The rows of ``table`` that the day windows of ``dates`` cannot find by themselves: a missing
+    watermark, (SQLite) a watermark not in canonical text form, or one later than ``horizon`` (the
+    wall-clock day plus the tolerance: a change cannot happen in the future). Readable ones of a day
+    in ``dates`` are placed there."""
+    _, limit = utc_bounds(horizon, timezone)
+
+    def where_of(updated: sa.ColumnElement, dialect: str) -> tuple:
+        conditions = [updated.is_(None), updated >= sa.bindparam("limit")]
+        canonical = _canonical(updated, dialect)
+        if canonical is not None:
+            conditions.append(sa.not_(canonical))
+        return sa.or_(*conditions), {"limit": _bound(limit, dialect)}, ()
+
+    query = _counted_query(table, url, where_of, "with an irregular updated_at")
+    if query.problem:
+        return IrregularRows(rejection=query.problem)
+    frame = query.frame
+    assert frame is not None
     out = IrregularRows(fetched=len(frame))
     if frame.empty:
         return out
     stamps = parse_watermarks(frame["updated_at"])
     days = local_days(stamps, timezone)
-    horizon_ts = pd.Timestamp(horizon)
     unreadable = stamps.isna().to_numpy()
-    future = (days > horizon_ts).fillna(False).to_numpy(dtype=bool)
+    future = (days > pd.Timestamp(horizon)).fillna(False).to_numpy(dtype=bool)
     wanted = pd.DatetimeIndex([pd.Timestamp(d) for d in dates])
     inside = days.isin(wanted).to_numpy(dtype=bool) & ~unreadable & ~future
     for day, part in frame[inside].groupby(days[inside].dt.date, sort=True):
@@ -285,40 +306,23 @@ def read_database(
     with the rows read, and a difference rejects the chunk instead of losing rows."""
     contract = table.contract
     dates = list(dates)
-    label = database_label(url, table.database or table.source)
-    ref = f"{table.table}@{label}"
     columns = list(contract.source_column_names)
-    engine = _open(url)
-    try:
-        with engine.connect() as conn:
-            problem = _prepare(conn, table, ref, label)
-            if problem:
-                return [rejected(d, ref, problem) for d in dates]
-            dialect = conn.dialect.name
-            lo, _ = utc_bounds(dates[0], timezone)
-            _, hi = utc_bounds(dates[-1], timezone)
-            src = sa.table(table.table, *(sa.column(c) for c in columns))
-            updated = src.c.updated_at
-            where = sa.and_(updated >= sa.bindparam("lo"), updated < sa.bindparam("hi"))
-            canonical = _canonical(updated, dialect)
-            if canonical is not None:
-                where = sa.and_(where, canonical)
-            stmt = (sa.select(*(src.c[c] for c in columns)).where(where)
-                    .order_by(updated, *(src.c[k] for k in contract.key)))
-            params = {"lo": _bound(lo, dialect), "hi": _bound(hi, dialect)}
-            frame = _fetch(conn, stmt, params, columns, contract)
-            expected = _count(conn, src, where, params)
-    except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
-        detail = redact(str(getattr(exc, "orig", None) or exc).splitlines()[0], url)
-        msg = f"{ref}: query failed ({type(exc).__name__}: {detail})"
-        return [rejected(d, ref, msg) for d in dates]
-    finally:
-        engine.dispose()
-    if len(frame) != expected:
-        msg = (f"{ref}: the source counts {expected} row(s) updated {dates[0]} … {dates[-1]} but {len(frame)} "
-               "were read (rule: conservation)")
-        return [rejected(d, ref, msg) for d in dates]
+    lo, _ = utc_bounds(dates[0], timezone)
+    _, hi = utc_bounds(dates[-1], timezone)
 
+    def where_of(updated: sa.ColumnElement, dialect: str) -> tuple:
+        where = sa.and_(updated >= sa.bindparam("lo"), updated < sa.bindparam("hi"))
+        canonical = _canonical(updated, dialect)
+        if canonical is not None:
+            where = sa.and_(where, canonical)
+        return where, {"lo": _bound(lo, dialect), "hi": _bound(hi, dialect)}, (updated,)
+
+    query = _counted_query(table, url, where_of, f"updated {dates[0]} … {dates[-1]}")
+    ref = query.ref
+    if query.problem:
+        return [rejected(d, ref, query.problem) for d in dates]
+    frame = query.frame
+    assert frame is not None
     day_index = _local_days(frame["updated_at"], dates, timezone) if len(frame) else np.zeros(0, dtype=np.int64)
     if (day_index < 0).any():
         lost = frame.loc[day_index < 0, "updated_at"].head(3).tolist()
