@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     partitions_start: date | None = Field(None, description="First daily partition (default: demo_start).")
     dagster_host: str = Field("127.0.0.1", description="Bind address of the Dagster UI.")
 
+    # --- warehouse engine ----------------------------------------------------------------------------
+    duckdb_memory_limit: str = Field(
+        "4GB", description="DuckDB memory limit of the dbt build (it spills to disk beyond it), e.g. 4GB, 75%."
+    )
+    duckdb_threads: int = Field(2, ge=1, description="Threads of the dbt build (dbt nodes at once and DuckDB's).")
+
     # --- quality ------------------------------------------------------------------------------------
     future_tolerance_days: int = Field(1, description="Dates later than run date + this are rejected.")
 
@@ -184,6 +190,8 @@ class Settings(BaseSettings):
             "KPI_WAREHOUSE_PATH": str(self.warehouse_path),
             "KPI_LAKE_DIR": str(self.lake_dir),
             "KPI_TIMEZONE": self.timezone,
+            "KPI_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "KPI_DUCKDB_THREADS": str(self.duckdb_threads),
         }
 
 
