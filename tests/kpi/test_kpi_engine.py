@@ -7,6 +7,7 @@ from its rows. Marked slow: two full `dbt build` runs.
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -26,6 +27,9 @@ def _con(path: Path) -> duckdb.DuckDBPyConnection:
 def _one(con: duckdb.DuckDBPyConnection, sql: str, *params: object) -> object:
     row = con.execute(sql, list(params)).fetchone()
     return None if row is None else row[0]
+
+
+D = date.fromisoformat
 
 
 def _actual(con: duckdb.DuckDBPyConnection, kpi: str, unit: str, grain: str, start: str) -> tuple:
@@ -184,6 +188,41 @@ def _target(con: duckdb.DuckDBPyConnection, kpi: str, unit: str, grain: str, sta
         "select target_value, target_low, target_high, source, plan_version from marts.kpi_targets "
         "where kpi_id = ? and org_unit_id = ? and grain = ? and period_start = cast(? as date)",
         [kpi, unit, grain, start]).fetchone()
+
+
+def test_no_data_is_not_zero(before: duckdb.DuckDBPyConnection) -> None:
+    """The mini lake's sales begin with the order of 2023-12-28: before that month there is no net
+    revenue at all (null, `no_data`), not 0; December 2023 has data only from the 28th (`partial`: a
+    value, but no status and no growth base). Headcount has HR history from 2020: it is real there."""
+    rows = {str(r[0]): r[1:] for r in before.execute(
+        "select period_start, actual_value, data_status, data_start from marts.kpi_actuals where kpi_id = "
+        "'net_revenue' and org_unit_id = 'ACME' and grain = 'month' and period_start between '2023-10-01' "
+        "and '2024-01-01'").fetchall()}
+    assert rows["2023-11-01"] == (None, "no_data", D("2023-12-28"))
+    assert rows["2023-12-01"] == (18000.0, "partial", D("2023-12-28"))
+    assert rows["2024-01-01"][1] == "ok"
+    zeros = before.execute("select count(*) from marts.kpi_actuals where data_status = 'no_data' and "
+                           "(actual_value is not null or numerator is not null)").fetchone()[0]
+    assert zeros == 0
+    assert _actual(before, "headcount", "ACME", "month", "2023-11-01")[0] == 14.0
+    status = before.execute("select status, data_status from marts.kpi_attainment where kpi_id = 'net_revenue' and "
+                            "org_unit_id = 'ACME' and grain = 'month' and period_start = '2023-12-01'").fetchone()
+    assert status == (None, "partial")
+    # a growth target on a partial base period is missing, and says why; no target is "missing" for
+    # a period that has no data itself
+    missing = before.execute(
+        "select target_status, target_note from marts.kpi_targets where kpi_id = 'net_revenue' and org_unit_id = "
+        "'ACME' and grain = 'year' and period_start = '2024-01-01'").fetchone()
+    assert missing[0] == "missing"
+    assert missing[1] == ("growth target needs a complete base period: last year is incomplete "
+                          "(its inputs start 2023-12-28)")
+    assert before.execute("select count(*) from marts.kpi_targets t join marts.kpi_actuals a using "
+                          "(kpi_id, org_unit_id, grain, period_start) where a.data_status = 'no_data' and "
+                          "t.target_status = 'missing'").fetchone()[0] == 0
+    # the scorecard says which weighted KPIs it could not score, and why
+    unscored = before.execute("select weight_unscored, unscored_kpis from marts.kpi_scorecard where org_unit_id = "
+                              "'ACME' and grain = 'year' and period_start = '2024-01-01'").fetchone()
+    assert unscored[0] > 0 and "net_revenue (target missing)" in unscored[1]
 
 
 def test_plan_targets_allocation_and_phasing(before: duckdb.DuckDBPyConnection) -> None:

@@ -67,11 +67,13 @@ level_{{ level }} as (
             {%- endfor %}
         end as double) as actual_value,
         cast(case
+            when spine.data_status = 'no_data' then null
             {%- for v in at_level if v['derived_numerator_sql'] %}
             when spine.kpi_id = '{{ v['kpi_id'] }}' and spine.kpi_version = {{ v['version'] }} then {{ v['derived_numerator_sql'] }}
             {%- endfor %}
         end as double) as numerator,
         cast(case
+            when spine.data_status = 'no_data' then null
             {%- for v in at_level if v['derived_denominator_sql'] %}
             when spine.kpi_id = '{{ v['kpi_id'] }}' and spine.kpi_version = {{ v['version'] }} then {{ v['derived_denominator_sql'] }}
             {%- endfor %}

@@ -488,6 +488,7 @@ resolved as (
         targeted.target_rule,
         targeted.target_rule_value,
         targeted.is_unit_additive,
+        own.data_status = 'no_data' as has_no_data,
         case
             when allocated.kpi_id is not null then allocated.target_value * allocated.share
             when targeted.target_rule = 'growth_vs_last_year' then last_year.ly_value * (1 + targeted.target_rule_value)
@@ -525,6 +526,11 @@ resolved as (
         and share_problems.org_unit_id = targeted.org_unit_id
         and share_problems.grain = targeted.grain
         and share_problems.period_start = targeted.period_start
+    left join actuals as own
+        on own.kpi_id = targeted.kpi_id
+        and own.org_unit_id = targeted.org_unit_id
+        and own.grain = targeted.grain
+        and own.period_start = targeted.period_start
 ),
 
 judged as (
@@ -579,10 +585,12 @@ final as (
             else 'catalog rule: fixed target'
         end as target_note
     from judged
-    -- a row wherever a target is expected: the plan applies (or could not be shared out to the unit),
-    -- a growth rule applies, or a fixed non-additive rule (fixed additive targets are anchors)
-    where has_anchor or sheet_rejection is not null or share_problem is not null
-        or target_rule = 'growth_vs_last_year' or (target_rule = 'fixed' and not is_unit_additive)
+    -- a row wherever a target is expected: the plan applies, a fixed non-additive rule (fixed additive
+    -- targets are anchors), a growth rule or a plan target that could not be shared out to the unit —
+    -- those two not for a period without data (nothing to judge; no target is missing there)
+    where has_anchor or sheet_rejection is not null
+        or (coalesce(not has_no_data, true) and (share_problem is not null or target_rule = 'growth_vs_last_year'))
+        or (target_rule = 'fixed' and not is_unit_additive)
 )
 
 select * from final
