@@ -31,6 +31,7 @@ from quality.catalog.expressions import (
     CheckedExpression,
     check_expression,
     check_formula,
+    render_interval,
     render_tree,
     split_division,
 )
@@ -180,6 +181,8 @@ def compile_catalog(catalog_dir: Path, dbt_project_dir: Path) -> CompiledCatalog
                 "derived_numerator_sql": None,
                 "derived_denominator_sql": None,
                 "derived_refs": [],
+                "derived_low_sql": None,
+                "derived_high_sql": None,
                 "is_critical": s.critical,
             }
             specs[(kpi.id, v.version)] = s
@@ -197,6 +200,9 @@ def compile_catalog(catalog_dir: Path, dbt_project_dir: Path) -> CompiledCatalog
                     row["derived_numerator_sql"] = render_tree(split[0], ref)
                     row["derived_denominator_sql"] = render_tree(split[1], ref)
                 row["derived_refs"] = sorted(formula.columns)
+                # the formula over its inputs' possible ranges (the trust flag's value_low / value_high)
+                interval = render_interval(formula.tree, lambda k: f'lo."{k}"', lambda k: f'hi."{k}"')
+                row["derived_low_sql"], row["derived_high_sql"] = interval if interval else (None, None)
             else:
                 cols = columns[m.model or ""]
                 key = (m.model or "", m.time_column or "", (m.org_column or "org_unit_id"))

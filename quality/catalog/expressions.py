@@ -255,3 +255,63 @@ def split_division(tree: exp.Expression) -> tuple[exp.Expression, exp.Expression
     if isinstance(node, exp.Div):
         return node.this, node.expression
     return None
+
+
+class _Unbounded(Exception):
+    """A node whose interval is not derived here (the formula's range is then unknown)."""
+
+
+def render_interval(tree: exp.Expression, low: Callable[[str], str], high: Callable[[str], str]) -> tuple[str, str] | None:
+    """SQL for the lowest and highest value a validated formula can take when each KPI id it uses lies
+    in [low(id), high(id)] (interval arithmetic: +, −, ×, ÷ by a divisor that keeps one sign, unary
+    minus, abs, greatest, least, numbers). A null end anywhere makes the result null. None when the
+    formula uses something else (round, coalesce, nullif): its interval is unknown."""
+
+    def both(parts: list[str], body: str) -> str:
+        checks = " or ".join(f"({p}) is null" for p in parts)
+        return f"case when {checks} then null else {body} end"
+
+    def corners(a: tuple[str, str], b: tuple[str, str]) -> tuple[str, str]:
+        products = [f"({x}) * ({y})" for x in a for y in b]
+        parts = [*a, *b]
+        return both(parts, f"least({', '.join(products)})"), both(parts, f"greatest({', '.join(products)})")
+
+    def walk(node: exp.Expression) -> tuple[str, str]:
+        if isinstance(node, exp.Paren):
+            return walk(node.this)
+        if isinstance(node, exp.Column):
+            return low(node.name), high(node.name)
+        if isinstance(node, exp.Literal) and not node.is_string:
+            text = node.sql(dialect=DIALECT)
+            return text, text
+        if isinstance(node, exp.Neg):
+            lo, hi = walk(node.this)
+            return f"-({hi})", f"-({lo})"
+        if isinstance(node, exp.Add | exp.Sub):
+            (alo, ahi), (blo, bhi) = walk(node.this), walk(node.expression)
+            if isinstance(node, exp.Add):
+                return f"({alo}) + ({blo})", f"({ahi}) + ({bhi})"
+            return f"({alo}) - ({bhi})", f"({ahi}) - ({blo})"
+        if isinstance(node, exp.Mul):
+            return corners(walk(node.this), walk(node.expression))
+        if isinstance(node, exp.Div):
+            a, (blo, bhi) = walk(node.this), walk(node.expression)
+            lo, hi = corners(a, (f"1.0 / ({bhi})", f"1.0 / ({blo})"))
+            # only for a divisor that keeps one sign (never 0)
+            keeps_sign = f"(({blo}) > 0 or ({bhi}) < 0)"
+            return f"case when {keeps_sign} then {lo} end", f"case when {keeps_sign} then {hi} end"
+        if isinstance(node, exp.Abs):
+            lo, hi = walk(node.this)
+            return (both([lo, hi], f"case when ({lo}) >= 0 then ({lo}) when ({hi}) <= 0 then -({hi}) else 0 end"),
+                    both([lo, hi], f"greatest(abs({lo}), abs({hi}))"))
+        if isinstance(node, exp.Greatest | exp.Least):
+            parts = [walk(e) for e in [node.this, *node.expressions]]
+            fn = "greatest" if isinstance(node, exp.Greatest) else "least"
+            los, his = [p[0] for p in parts], [p[1] for p in parts]
+            return both(los, f"{fn}({', '.join(los)})"), both(his, f"{fn}({', '.join(his)})")
+        raise _Unbounded(type(node).__name__)
+
+    try:
+        return walk(tree)
+    except _Unbounded:
+        return None

@@ -3,8 +3,18 @@
     evaluation day, in a table upstream of the KPI, on the value's org unit or one below it (a problem
     with no known unit counts for every unit). `value_low` / `value_high` bound what the value can be
     once the problems are fixed (null when that is unknown); kpi_attainment calls a value verified
-    after all when its status is the same anywhere in that range. `first_unverified_day` is the earliest
-    affected day (null when verified): kpi_attainment holds a status change back from it. -#}
+    after all when its status is the same anywhere in that range. A derived KPI's range is its formula
+    over the ranges of the KPIs it uses (interval arithmetic, rendered by the catalog compiler).
+    `first_unverified_day` is the earliest affected day (null when verified): kpi_attainment holds a
+    status change back from it. -#}
+{%- set catalog = kpi_compiled_catalog() -%}
+{%- set derived = catalog['versions'] | selectattr('measure_type', 'equalto', 'derived') | list -%}
+{%- set refs = [] -%}
+{%- for v in derived -%}{%- for r in v['derived_refs'] if r not in refs -%}{%- do refs.append(r) -%}{%- endfor -%}{%- endfor -%}
+{%- set columns = ['kpi_id', 'org_unit_id', 'grain', 'period_start', 'period_end', 'actual_value', 'numerator',
+                   'denominator', 'kpi_version', 'is_complete', 'days_elapsed', 'days_in_period', 'eval_date',
+                   'measure_type', 'first_unverified_day', 'data_status', 'data_start', 'unverified_reason',
+                   'unverified_tables', 'value_min', 'value_max'] -%}
 with actuals as (
     select * from {{ ref('int_kpi_actuals') }}
 ),
@@ -169,6 +179,57 @@ interval_values as (
     from ranged
 ),
 
+interval_0 as (
+    select
+        {%- for c in columns %}
+        {{ c }},
+        {%- endfor %}
+        raw_low,
+        raw_high
+    from interval_values
+)
+{%- for level in range(1, catalog['derived_levels'] + 1) %}
+{%- set at_level = derived | selectattr('derived_level', 'equalto', level) | list %},
+
+{%- for end in ('low', 'high') %}
+
+pivot_{{ end }}_{{ level }} as (
+    select
+        org_unit_id,
+        grain,
+        period_start
+        {%- for r in refs %},
+        max(case when kpi_id = '{{ r }}' then raw_{{ end }} end) as "{{ r }}"
+        {%- endfor %}
+    from interval_{{ level - 1 }}
+    group by org_unit_id, grain, period_start
+),
+{%- endfor %}
+
+interval_{{ level }} as (
+    -- derived KPIs of level {{ level }}: their formula over the ranges of the KPIs they use
+    select
+        {%- for c in columns %}
+        i.{{ c }},
+        {%- endfor %}
+        {%- for end in ('low', 'high') %}
+        case
+            when i.first_unverified_day is null then i.raw_{{ end }}
+            {%- for v in at_level if v['derived_' ~ end ~ '_sql'] %}
+            when i.kpi_id = '{{ v['kpi_id'] }}' and i.kpi_version = {{ v['version'] }} and i.actual_value is not null
+                then {{ v['derived_' ~ end ~ '_sql'] }}
+            {%- endfor %}
+            else i.raw_{{ end }}
+        end as raw_{{ end }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from interval_{{ level - 1 }} as i
+    left join pivot_low_{{ level }} as lo
+        on lo.org_unit_id = i.org_unit_id and lo.grain = i.grain and lo.period_start = i.period_start
+    left join pivot_high_{{ level }} as hi
+        on hi.org_unit_id = i.org_unit_id and hi.grain = i.grain and hi.period_start = i.period_start
+)
+{%- endfor %},
+
 final as (
     select
         kpi_id,
@@ -194,7 +255,7 @@ final as (
         case when value_max is not null and raw_high > value_max then value_max else raw_high end as value_high,
         unverified_reason,
         unverified_tables
-    from interval_values
+    from interval_{{ catalog['derived_levels'] }}
 )
 
 select * from final
