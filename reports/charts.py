@@ -21,6 +21,11 @@ def _t(value: Any) -> str:
     return plot_text(value)
 
 
+#: legends sit above the plot (titles are HTML headings outside the figure, there is no toolbar), so
+#: nothing can overlap them when they wrap on a narrow screen
+TOP_LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
+
+
 def _axis(**extra: Any) -> dict[str, Any]:
     base = {"gridcolor": theme.GRID, "zerolinecolor": "#9aa5b1", "automargin": True}
     base.update(extra)
@@ -64,10 +69,10 @@ def goal_tree(views: Sequence[tuple[str, Sequence[TreeNode]]], *, title: str) ->
     ]
     layout: dict[str, Any] = {
         "title": {"text": _t(title), "x": 0.01, "font": {"size": 14}},
-        "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+        "margin": {"l": 10, "r": 10, "t": 40 if len(views) > 1 else 10, "b": 10},
         "updatemenus": [{
-            "type": "buttons", "direction": "right", "x": 1.0, "xanchor": "right", "y": 1.08,
-            "yanchor": "top", "buttons": buttons, "active": len(views) - 1, "showactive": True,
+            "type": "buttons", "direction": "right", "x": 0.0, "xanchor": "left", "y": 1.0, "pad": {"b": 6},
+            "yanchor": "bottom", "buttons": buttons, "active": len(views) - 1, "showactive": True,
             "bgcolor": "#f0f4f8", "font": {"size": 11},
         }] if len(views) > 1 else [],
     }
@@ -106,8 +111,8 @@ def grouped_bars(
         "barmode": "group",
         "xaxis": _axis(title={"text": _t(x_title)}, tickformat=".0%" if percent else None),
         "yaxis": _axis(autorange="reversed"),
-        "legend": {"orientation": "h", "y": -0.15},
-        "margin": {"l": 10, "r": 20, "t": 40, "b": 40},
+        "legend": dict(TOP_LEGEND),
+        "margin": {"l": 10, "r": 20, "t": 24, "b": 40},
     }
     if layout["xaxis"]["tickformat"] is None:
         del layout["xaxis"]["tickformat"]
@@ -139,8 +144,8 @@ def stacked_bars(
         "barmode": "stack",
         "xaxis": _axis(),
         "yaxis": _axis(autorange="reversed") if horizontal else _axis(),
-        "legend": {"orientation": "h", "y": -0.2},
-        "margin": {"l": 10, "r": 20, "t": 40, "b": 40},
+        "legend": dict(TOP_LEGEND),
+        "margin": {"l": 10, "r": 20, "t": 24, "b": 30},
     }
     return {"data": data, "layout": layout}
 
@@ -179,7 +184,7 @@ def waterfall(
         "showlegend": False,
         "xaxis": _axis(tickangle=-30),
         "yaxis": _axis(),
-        "margin": {"l": 60, "r": 20, "t": 44, "b": 80},
+        "margin": {"l": 60, "r": 20, "t": 16, "b": 80},
     }
     return {"data": [trace], "layout": layout}
 
@@ -219,11 +224,11 @@ def anomaly_chart(
                      "name": _t(labels["peak"])})
     layout = {
         "showlegend": True,
-        "legend": {"orientation": "h", "y": -0.25, "font": {"size": 11}},
+        "legend": dict(TOP_LEGEND, font={"size": 11}),
         # numeric dates: plotly's month names are English only (no locale bundle offline)
         "xaxis": _axis(type="date", tickformat="%m-%d", hoverformat="%Y-%m-%d"),
         "yaxis": _axis(),
-        "margin": {"l": 60, "r": 16, "t": 12, "b": 40},
+        "margin": {"l": 60, "r": 16, "t": 24, "b": 40},
         "hovermode": "x unified",
     }
     return {"data": data, "layout": layout}

@@ -20,7 +20,7 @@ import pandas as pd
 
 from reports import charts, marts, theme
 from reports.formatting import format_number, is_missing
-from reports.html import Col, Html, Page, esc, safe_stem, tag, write_page
+from reports.html import Col, Html, Page, anchor_id, esc, safe_stem, tag, write_page
 from reports.i18n import I18n
 
 QUARANTINE_COLUMNS = ("source", "table", "rule", "field", "rows", "example_value", "example_reason",
@@ -291,7 +291,9 @@ def _reconciliation_section(t: I18n, page: Page, recon: list[dict[str, Any]], at
              Col("rows_loaded", t("rows_loaded"), num=True), Col("rows_quarantined", t("rows_quarantined"), num=True),
              Col("message", t("message"))]
     shown = attention[:500]
-    return tag("section", tag("h2", t("reconciliation")), page.table("reconciliation", recon, cols),
+    # one anchor per source table (`#src-<source>-<table>`): the reports link unverified values here
+    row_id = lambda r: anchor_id("src", r["source"], r["table"])  # noqa: E731
+    return tag("section", tag("h2", t("reconciliation")), page.table("reconciliation", recon, cols, row_id=row_id),
                tag("h3", t("attention")),
                page.table("attention", shown, acols) if shown else tag("p", t("no_data"), class_="empty"),
                id="reconciliation")

@@ -255,7 +255,7 @@ def _matrix(ctx: Context, data: _Data, page: Page) -> Html:
     page.export("status_matrix", pd.DataFrame(export), MATRIX_COLUMNS)
     if not body or not kpis:
         return tag("p", t("no_data"), class_="empty")
-    return Html('<div class="table-wrap"><table class="data matrix">') + tag("thead", tag("tr", *head)) + \
+    return Html('<div class="table-wrap" data-scroll="x"><table class="data matrix">') + tag("thead", tag("tr", *head)) + \
         tag("tbody", *body) + Html("</table></div>")
 
 

@@ -65,8 +65,7 @@ def bullet(
             bands = [(vmin, amber * target, red), (amber * target, target, amber_c), (target, vmax, green)]
     else:
         bands = [(vmin, vmax, theme.BAND_GREY)]
-    out = [f'<svg class="mini bullet" viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
-           f"<title>{esc(title)}</title>"]
+    out = [f'<svg class="mini bullet" viewBox="0 0 {width} {height}" role="img"><title>{esc(title)}</title>']
     for a, b, colour in bands:
         xa, xb = x(a), x(b)
         if xb > xa:
@@ -99,6 +98,8 @@ class Line:
     dash: str | None = None
     width: float = 1.8
     label: str = ""
+    #: the last value is a period still running (to date): drawn hollow, joined by a dashed segment
+    partial_last: bool = False
 
 
 def trend(
@@ -132,8 +133,7 @@ def trend(
     def py(v: float) -> float:
         return top + ih * (1 - (v - lo) / (hi - lo))
 
-    out = [f'<svg class="mini trend" viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
-           f"<title>{esc(title)}</title>",
+    out = [f'<svg class="mini trend" viewBox="0 0 {width} {height}" role="img"><title>{esc(title)}</title>',
            f'<line x1="{left}" x2="{width - right}" y1="{_num(top + ih)}" y2="{_num(top + ih)}" stroke="{theme.GRID}"/>',
            f'<text x="{left - 3}" y="{_num(top + 8)}" font-size="9" text-anchor="end" fill="{theme.MUTED}">'
            f"{esc(fmt(hi - pad))}</text>",
@@ -152,7 +152,17 @@ def trend(
     for line in lines:
         segment: list[str] = []
         segments: list[list[str]] = []
-        for i, v in enumerate(line.values):
+        values = list(line.values)
+        partial: tuple[str, str] | None = None
+        if line.partial_last:
+            last = max((i for i, v in enumerate(values) if _ok(v)), default=None)
+            if last is not None:
+                prev = last - 1 if last > 0 and _ok(values[last - 1]) else None
+                end = f"{_num(px(last))},{_num(py(values[last]))}"  # type: ignore[arg-type]
+                start = f"{_num(px(prev))},{_num(py(values[prev]))}" if prev is not None else ""  # type: ignore[arg-type]
+                partial = (start, end)
+                values[last] = None
+        for i, v in enumerate(values):
             if _ok(v):
                 assert v is not None
                 segment.append(f"{_num(px(i))},{_num(py(v))}")
@@ -169,7 +179,14 @@ def trend(
             else:
                 out.append(f'<polyline points="{" ".join(seg)}" fill="none" stroke="{line.colour}" '
                            f'stroke-width="{line.width}"{dash}/>')
-        if segments and not line.dash:
+        if partial is not None:
+            start, end = partial
+            if start:
+                out.append(f'<polyline points="{start} {end}" fill="none" stroke="{line.colour}" '
+                           f'stroke-width="{line.width}" stroke-dasharray="3 2"/>')
+            cx, cy = end.split(",")
+            out.append(f'<circle cx="{cx}" cy="{cy}" r="2.6" fill="#fff" stroke="{line.colour}" stroke-width="1.4"/>')
+        elif segments and not line.dash:
             cx, cy = segments[-1][-1].split(",")
             out.append(f'<circle cx="{cx}" cy="{cy}" r="2.4" fill="{line.colour}"/>')
     out.append("</svg>")
@@ -214,8 +231,7 @@ def waterfall(
         return label_w + (v - lo) / (hi - lo) * bar_w
 
     height = top * 2 + row_h * len(steps)
-    out = [f'<svg class="mini waterfall" viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
-           f"<title>{esc(title)}</title>"]
+    out = [f'<svg class="mini waterfall" viewBox="0 0 {width} {height}" role="img"><title>{esc(title)}</title>']
     zero = x(0.0)
     out.append(f'<line x1="{_num(zero)}" x2="{_num(zero)}" y1="0" y2="{height}" stroke="#9aa5b1"/>')
     prev_end: float | None = None
