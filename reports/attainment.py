@@ -180,7 +180,8 @@ def attainment_page(
         roots=list(ctx.scope.roots),
         scores={(u, g): to_float(r.get("score")) for (u, g), r in data.scores.items() if u in ctx.scope.roots},
         counts=_status_counts(data),
-        attention=[_attention_line(ctx, data, a) for a in items[:5]],
+        attention=[_attention_line(ctx, data, a, href_prefix=f"{page.stem}.html")[1] for a in items[:5]],
+        file=f"{page.stem}.html",
         attention_total=len(items),
         periods=dict(data.periods),
     )
@@ -194,9 +195,10 @@ class Headline:
     roots: list[str]
     scores: dict[tuple[str, str], float | None]
     counts: dict[str, dict[str, int]]
-    attention: list[tuple[str, Html]]  # (anchor, one line)
+    attention: list[Html]  # the first items of the "needs attention" list, one line each
     attention_total: int
     periods: dict[str, date]
+    file: str
 
 
 # --- navigation ------------------------------------------------------------------------------
@@ -260,13 +262,14 @@ def _plain(markup: Html) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", str(markup)))
 
 
-def _attention_line(ctx: Context, data: _Data, item: attention.Attention) -> tuple[str, Html]:
+def _attention_line(ctx: Context, data: _Data, item: attention.Attention, *,
+                    href_prefix: str = "") -> tuple[str, Html]:
     t = ctx.i18n
     worst = item.worst
     anchor = anchor_id("u", item.unit, "k", item.kpi)
     period = t.period(worst.period_start, worst.grain) if isinstance(worst.period_start, date) else t(worst.grain)
     line = (_issue_chip(ctx, worst.kind) + Html(" ")
-            + tag("a", ctx.kpi_name(item.kpi), " · ", ctx.unit_name(item.unit), href="#" + anchor)
+            + tag("a", ctx.kpi_name(item.kpi), " · ", ctx.unit_name(item.unit), href=f"{href_prefix}#{anchor}")
             + Html(" ") + tag("span", period, class_="sub") + Html(" — ") + _why(ctx, item.kpi, worst))
     return anchor, line
 

@@ -453,6 +453,10 @@ section h4 { margin: 0; font-size: 14px; }
 .stat { border: 1px solid var(--grid); border-radius: 6px; padding: 6px 12px; min-width: 130px; background: #fbfcfd; }
 .stat .v { font-size: 20px; font-weight: 600; }
 .stat .l { font-size: 12px; color: var(--muted); }
+.stat.problem { border-color: %(red)s; } .stat.problem .v { color: %(red)s; }
+.stat .v.st-met { color: %(met)s; } .stat .v.st-at_risk { color: %(amber)s; } .stat .v.st-missed { color: %(red)s; }
+ul.report-list { list-style: none; padding: 0; margin: 0; }
+ul.report-list > li { margin: 6px 0; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(330px, 100%%), 1fr)); gap: 12px; }
 .grid-wide { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(520px, 100%%), 1fr)); gap: 12px; }
 .grid > *, .grid-wide > * { min-width: 0; }

@@ -169,17 +169,7 @@ def build_quality_report(inputs: QualityInputs, out_dir: Path, *, run_date: date
     lint = _records(inputs.lint_findings)
     quarantine = _records(inputs.quarantine_summary)
 
-    n_passed = sum(1 for c in checks if c.get("status") == "passed")
-    n_failed = sum(1 for c in checks if c.get("status") == "failed")
-    stats = [
-        (t("checks_passed"), str(n_passed)),
-        (t("checks_failed"), str(n_failed)),
-        (t("rows_quarantined_total"), format_number(sum(_int(q.get("rows")) for q in quarantine))),
-        (t("unbalanced"), str(sum(1 for r in recon if not r["balanced"]))),
-        (t("rejected"), str(sum(_int(r.get("rejected")) for r in recon))),
-        (t("stale_sources"), str(sum(1 for f in fresh if str(f.get("status")) not in ("ok", "fresh", "passed")))),
-        (t("lint_errors"), str(sum(1 for f in lint if str(f.get("severity")) == "error"))),
-    ]
+    stats = quality_stats(inputs, t)
     page.add(tag("section", tag("h2", t("summary")),
                  tag("div", *[tag("div", tag("div", v, class_="v"), tag("div", k, class_="l"), class_="stat")
                               for k, v in stats], class_="kpis-row"), id="summary"))
@@ -192,6 +182,24 @@ def build_quality_report(inputs: QualityInputs, out_dir: Path, *, run_date: date
         ("summary", t("summary")), ("checks", t("checks_by_layer")), ("quarantine", t("quarantine")),
         ("reconciliation", t("reconciliation")), ("freshness", t("freshness")), ("lint", t("lint")))])
     return write_page(page, Path(out_dir))
+
+
+def quality_stats(inputs: QualityInputs, t: I18n) -> list[tuple[str, str]]:
+    """The summary figures (label, value) of the quality report (also shown on the index page)."""
+    checks = _records(inputs.check_results)
+    recon = _reconciliation(inputs.load_log)
+    fresh = _records(inputs.freshness)
+    lint = _records(inputs.lint_findings)
+    quarantine = _records(inputs.quarantine_summary)
+    return [
+        (t("checks_passed"), str(sum(1 for c in checks if c.get("status") == "passed"))),
+        (t("checks_failed"), str(sum(1 for c in checks if c.get("status") == "failed"))),
+        (t("rows_quarantined_total"), format_number(sum(_int(q.get("rows")) for q in quarantine))),
+        (t("unbalanced"), str(sum(1 for r in recon if not r["balanced"]))),
+        (t("rejected"), str(sum(_int(r.get("rejected")) for r in recon))),
+        (t("stale_sources"), str(sum(1 for f in fresh if str(f.get("status")) not in ("ok", "fresh", "passed")))),
+        (t("lint_errors"), str(sum(1 for f in lint if str(f.get("severity")) == "error"))),
+    ]
 
 
 def _status_chip(t: I18n, status: Any) -> Html:

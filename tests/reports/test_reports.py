@@ -56,6 +56,28 @@ def test_build_all_writes_every_report_and_an_index(built: Built):
         assert f'href="{p.name}"' in index
 
 
+def test_the_index_shows_the_nights_headline(built: Built, marts_con: duckdb.DuckDBPyConnection):
+    text = page_text(by_kind(built.company_en)["index"])
+    scores = dict(marts_con.execute(
+        "select grain, score from marts.kpi_scorecard where org_unit_id = 'ACME' and "
+        "((grain = 'month' and period_start = ?) or (grain = 'quarter' and period_start = ?) "
+        "or (grain = 'year' and period_start = ?))", list(running_periods(AS_OF).values())).fetchall())
+    for grain, label in (("month", "Month · Oct 2025"), ("quarter", "Quarter · 2025 Q4"), ("year", "Year · 2025")):
+        assert f'<div class="v">{format_pct(scores[grain])}</div><div class="l">Score · ACME · {label}</div>' in text
+    # what needs attention first, linked into the attainment report
+    attention = pd.read_csv(built.out_dir / "attainment__attention.csv")
+    assert f'<a href="attainment.html#attention">Needs attention</a> <span class="sub">({attention["rank"].max()})' in text
+    first = re.search(r'<ol class="attention-list"><li>(.*?)</li>', text, re.S).group(1)
+    assert 'href="attainment.html#u-DIV-SALES-k-net_revenue"' in first and "Target rejected" in first
+    # the day's anomalies by severity and the data-quality problems
+    assert '<span class="chip sev-critical">Critical 1</span>' in text and '<span class="chip sev-high">High 2</span>' in text
+    assert '<div class="stat problem"><div class="v">2</div><div class="l">Checks failed</div></div>' in text
+    zh = page_text(by_kind(built.company_zh)["index"])
+    assert "今日概览" in zh and "需要关注" in zh and 'href="attainment_zh.html#u-DIV-SALES-k-net_revenue"' in zh
+    scoped = page_text(by_kind(built.scoped_en)["index"])
+    assert "Score · DEP-SALES-EAST" in scoped and "quality" not in scoped.split("<main")[1]
+
+
 def test_each_table_is_written_as_csv_and_parquet_beside_the_html(built: Built):
     for path in built.all:
         if path.stem.startswith("index"):
