@@ -529,3 +529,18 @@ def test_quality_inputs_accept_lint_objects_and_empty_inputs(tmp_path: Path):
     path = reports.build_quality_report(reports.QualityInputs(), tmp_path, run_date=AS_OF, lang="zh")
     assert "无数据" in page_text(path)
     assert reports.quarantine_summary(tmp_path / "missing").empty
+
+
+def test_the_review_shows_no_data_and_target_sources(marts_con: duckdb.DuckDBPyConnection, tmp_path: Path):
+    path = reports.build_review_report(marts_con, tmp_path, grain="month", period_start=date(2024, 2, 1),
+                                       org="DEP-SERVICE")
+    text = page_text(path)
+    section = text[text.index('id="u-TM-SV-1"'):]
+    row = re.search(r"<tr><td[^>]*>First response time \(P90\)</td>(.*?)</tr>", section, re.S).group(1)
+    assert '<td data-label="Actual" class="num">no data</td>' in row  # not "0 s"
+    assert '<span class="chip st-none" title="No data' in row
+    kpis = pd.read_csv(tmp_path / "review_month_2024-02_DEP-SERVICE__kpis.csv")
+    p90 = kpis[kpis["kpi_id"] == "first_response_p90"]
+    assert set(p90["data_status"]) == {"no_data"} and p90["actual_value"].isna().all()
+    september = page_text(reports.build_review_report(marts_con, tmp_path, grain="month", period_start=date(2025, 9, 1)))
+    assert 'title="Target source: plan_FY2025_v2.xlsx (FY2025-v2)"' in september
