@@ -240,7 +240,7 @@ def _why(ctx: Context, kpi: str, issue: attention.Issue, *, links: bool = True) 
     t, row = ctx.i18n, issue.row
     if issue.kind in ("target_rejected", "target_missing"):
         key = "target_rejected_why" if issue.kind == "target_rejected" else "target_missing_why"
-        note = ctx.free_text(row.get("target_note")) or "—"
+        note = _strip_prefix(ctx.free_text(row.get("target_note")), ("rejected:", "missing:")) or "—"
         return esc(t(key).format(note=note))
     if issue.kind == "unverified":
         reason = ctx.free_text(row.get("unverified_reason")) or t("unverified_note")
@@ -255,6 +255,14 @@ def _why(ctx: Context, kpi: str, issue: attention.Issue, *, links: bool = True) 
                                            expected=ctx.fmt(kpi, row.get("expected_to_date"))))
     return esc(t("why_complete").format(att=att, target=_target_text(ctx, kpi, row),
                                         actual=ctx.fmt(kpi, row.get("actual_value"))))
+
+
+def _strip_prefix(text: str, prefixes: tuple[str, ...]) -> str:
+    """A mart note without its own leading "rejected:" / "missing:" (the label says it already)."""
+    for prefix in prefixes:
+        if text.lower().startswith(prefix):
+            return text[len(prefix):].strip()
+    return text
 
 
 def _plain(markup: Html) -> str:

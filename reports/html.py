@@ -391,6 +391,8 @@ RENDER_JS = r"""
     for (var p = el; p; p = p.parentElement) {
       if (p.tagName === "DETAILS" && !p.open) { p.open = true; opened = true; }
     }
+    var own = el ? el.querySelector(":scope > details.fold") : null;  // a folded unit section itself
+    if (own && !own.open) { own.open = true; opened = true; }
     if (opened && el) { el.scrollIntoView(); }
   }
   window.addEventListener("hashchange", openTarget);

@@ -367,18 +367,18 @@ def test_targets_show_their_source_and_rejected_or_missing_targets_say_why(built
     assert "allocated from DEP-SALES-EAST by last year&#x27;s share (FY2025-v2)" in _tile(text, "TM-SE-1", "net_revenue")
     assert "catalog rule: fixed 34" in _tile(text, "TM-SE-1", "repurchase_rate")
     quarter = _period_blocks(_tile(text, "DIV-SALES", "net_revenue"))["quarter"]
-    assert "Target rejected: rejected: plan row Targets!D17 of plan_FY2025_v2.xlsx" in quarter
+    assert "Target rejected: plan row Targets!D17 of plan_FY2025_v2.xlsx" in quarter
     assert '<span class="chip st-missed">Target rejected</span>' in quarter
     assert "<svg" not in quarter and 'class="big"' not in quarter  # no number pretends to judge it
     month = _period_blocks(_tile(text, "TM-SE-3", "new_contracts"))["month"]
-    assert "Target missing: missing: growth target needs a complete base period" in month
+    assert "Target missing: growth target needs a complete base period" in month
     csv = pd.read_csv(built.out_dir / "attainment__kpis.csv")
     rejected = csv[csv["target_status"] == "rejected"]
     assert list(zip(rejected["org_unit_id"], rejected["kpi_id"], rejected["grain"], strict=True)) == [
         ("DIV-SALES", "net_revenue", "quarter")]
     assert rejected["status"].isna().all() and rejected["headline_attainment"].isna().all()
     zh = page_text(by_kind(built.company_zh)["attainment"])
-    assert "目标被拒绝：rejected: plan row Targets!D17" in _tile(zh, "DIV-SALES", "net_revenue")
+    assert "目标被拒绝：plan row Targets!D17" in _tile(zh, "DIV-SALES", "net_revenue")
 
 
 def test_no_data_is_shown_as_no_data_never_as_zero(marts_con: duckdb.DuckDBPyConnection, tmp_path: Path):
