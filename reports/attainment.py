@@ -50,7 +50,7 @@ ATTENTION_COLUMNS = ("rank", "org_unit_id", "org_unit", "kpi_id", "kpi", "weight
                      "severity", "score", "why")
 #: attention items shown before "show all"; the folded list holds at most MAX_ATTENTION
 TOP_ATTENTION = 10
-MAX_ATTENTION = 150
+MAX_ATTENTION = 60
 
 
 class _Data:
@@ -172,7 +172,8 @@ def attainment_page(
     page.add(_attention_section(ctx, data, page, items))
     for root in ctx.scope.roots:
         page.add(_overview(ctx, data, page, root))
-    page.add(tag("p", t("units_hint"), " ", t("trend_legend_note"), class_="note noprint"))
+    page.add(tag("p", t("headline_note"), " ", t("trend_legend_note"), " ", tag("span", t("units_hint"), class_="noprint"),
+                 class_="note"))
     for unit in ctx.scope.ids:
         page.add(_unit_section(ctx, data, page, unit, tile_rows))
     page.export("kpis", pd.DataFrame(tile_rows, columns=list(TILE_COLUMNS)))
@@ -243,8 +244,8 @@ def _why(ctx: Context, kpi: str, issue: attention.Issue, *, links: bool = True) 
         note = _strip_prefix(ctx.free_text(row.get("target_note")), ("rejected:", "missing:")) or "—"
         return esc(t(key).format(note=note))
     if issue.kind == "unverified":
-        reason = ctx.free_text(row.get("unverified_reason")) or t("unverified_note")
-        out = esc(t("unverified_why").format(reason=reason))
+        reason = ctx.free_text(row.get("unverified_reason"))
+        out = esc(t("unverified_why").format(reason=reason) if reason else t("unverified_note"))
         tables = attention.table_links(row.get("unverified_tables"), ctx.lang, link=links and not ctx.scope.is_scoped)
         if tables:
             out += Html(" · ") + tag("span", t("unverified_tables"), ": ", tables, class_="tables")
@@ -425,7 +426,7 @@ def _tree_node(ctx: Context, node_id: str, parent: str, label: str, kpi: str, un
     att = _effective_attainment(row) if row else None
     verified = _verified(row)
     colour = theme.attainment_color(att, ctx.amber(kpi), verified)
-    hover = [f"{ctx.kpi_name(kpi)} · {ctx.unit_name(unit)}"]
+    hover = []  # the path (objective / KPI / units) is shown by the chart itself
     if row:
         hover.append(f"{t('actual')}: {_actual_text(ctx, kpi, row)} · {t('target')}: {_target_text(ctx, kpi, row)}")
         hover.append(f"{_att_label(ctx, row)}: {format_pct(att)} · {_status_text(ctx, row)}")
@@ -487,7 +488,7 @@ def _row_chip(ctx: Context, row: dict[str, Any]) -> Html:
         return tag("span", t("st_target_rejected"), class_="chip st-missed")
     if state == "missing":
         return tag("span", t("st_target_missing"), class_="chip st-none")
-    return status_chip(ctx, row.get("status"), _verified(row))
+    return status_chip(ctx, row.get("status"), _verified(row), explain=False)
 
 
 def _unit_issue_count(data: _Data, unit: str) -> int:
@@ -545,8 +546,9 @@ def _tile(ctx: Context, data: _Data, unit: str, kpi: str, tile_rows: list[dict[s
     cls = theme.status_class(head_status, _verified(head_row) and verified_all)
     blocks: list[Html] = []
     sources: list[str] = []
+    said: set[str] = set()  # why a value is unverified, said once per tile
     for grain, row in rows.items():
-        blocks.append(_period_block(ctx, data, unit, kpi, grain, row))
+        blocks.append(_period_block(ctx, data, unit, kpi, grain, row, said))
         note = _source_note(ctx, row)
         if note and note not in sources:
             sources.append(note)
@@ -583,9 +585,8 @@ def _tile(ctx: Context, data: _Data, unit: str, kpi: str, tile_rows: list[dict[s
         when = str(last.get("created_at") or "")[:10]
         who = f"{t('latest_checkin')} · {ctx.author(last.get('author'))}" + (f" · {when}" if when else "")
         checkin = tag("div", tag("div", who, class_="who"), ctx.free_text(last.get("comment")), class_="checkin")
-    title = None if verified_all else t("unverified_note")
     return tag("article", header, *blocks, trend, source, checkin, class_=f"tile st-{cls}",
-               id=anchor_id("u", unit, "k", kpi), title=title)
+               id=anchor_id("u", unit, "k", kpi))
 
 
 def _source_note(ctx: Context, row: dict[str, Any]) -> str:
@@ -597,14 +598,15 @@ def _source_note(ctx: Context, row: dict[str, Any]) -> str:
     return ctx.free_text(attention.target_source_text(row, labels))
 
 
-def _period_block(ctx: Context, data: _Data, unit: str, kpi: str, grain: str, row: dict[str, Any]) -> Html:
+def _period_block(ctx: Context, data: _Data, unit: str, kpi: str, grain: str, row: dict[str, Any],
+                  said: set[str]) -> Html:
     t = ctx.i18n
     verified = _verified(row)
     complete = is_complete(row)
     state = target_state(row)
-    label = tag("span", f"{t(grain)} · {t.period(row['period_start'], grain)}", class_="pl")
-    running = Html("") if complete else tag("span", f" ({t('running')})", class_="sub")
-    line1 = tag("div", tag("span", label, running), _row_chip(ctx, row), class_="line")
+    running = Html("") if complete else Html(" ") + tag("span", f"({t('running')})", class_="sub")
+    label = tag("span", f"{t(grain)} · {t.period(row['period_start'], grain)}", running, class_="pl")
+    line1 = tag("div", label, _row_chip(ctx, row), class_="line")
     extra: list[Html] = []
     if not has_data(row):
         return tag("div", line1, tag("div", t("no_data_note"), class_="pace"), class_="prow")
@@ -618,15 +620,12 @@ def _period_block(ctx: Context, data: _Data, unit: str, kpi: str, grain: str, ro
             actual=to_float(row.get("actual_value")), target=expected if pace else target,
             full_target=target if pace else None,
             low=to_float(row.get("target_low")), high=to_float(row.get("target_high")), direction=ctx.direction(kpi),
-            amber=ctx.amber(kpi), verified=verified,
-            title=f"{ctx.kpi_name(kpi)} · {t(grain)}: {t('actual')} {ctx.fmt(kpi, row.get('actual_value'))}, "
-                  + (f"{t('expected_to_date')} {ctx.fmt(kpi, expected)}, " if pace else "")
-                  + f"{t('target')} {_target_text(ctx, kpi, row)}",
+            amber=ctx.amber(kpi), verified=verified,  # no title: the numbers are written right below it
         )
     # the headline: attainment to date against the phased target for a running period (the number
     # the score uses), the attainment of the period otherwise
     head = tag("div", tag("b", format_pct(headline), class_="big"), " ",
-               tag("span", f"{t('attainment')} · {t('headline_to_date')}" if pace else t("attainment"), class_="lbl"),
+               tag("span", t("attainment_to_date") if pace else t("attainment"), class_="lbl"),
                class_="headline") if state == "ok" else Html("")
     if pace:
         nums = tag("div", f"{t('actual_to_date')} ", tag("b", ctx.fmt(kpi, row.get("actual_value"))), " · ",
@@ -649,8 +648,10 @@ def _period_block(ctx: Context, data: _Data, unit: str, kpi: str, grain: str, ro
         extra.append(tag("div", _why(ctx, kpi, attention.Issue(f"target_{state}", grain, row.get("period_start"), row)),
                          class_="why bad" if state == "rejected" else "why"))
     if not verified:
-        extra.append(tag("div", _why(ctx, kpi, attention.Issue("unverified", grain, row.get("period_start"), row)),
-                         class_="why"))
+        why = _why(ctx, kpi, attention.Issue("unverified", grain, row.get("period_start"), row))
+        if str(why) not in said:
+            said.add(str(why))
+            extra.append(tag("div", why, class_="why"))
     return tag("div", line1, head, bullet, nums, *extra, class_="prow")
 
 
@@ -670,12 +671,12 @@ def _trend(ctx: Context, data: _Data, unit: str, kpi: str) -> Html:
     running_month = data.periods["month"]
     # the running month is to date: hollow and dashed, so it never reads as a drop
     partial = running_month in months and data.month_running
-    lines = [svg.Line(last_year, "#9aa5b1", dash="4 3", width=1.4, label=t("last_year")),
-             svg.Line(target_vals, "#000000", dash="1 3", width=1.6, label=t("target")),
-             svg.Line(this_year, theme.ACCENT, label=t("this_year"), partial_last=partial)]
-    title = f"{ctx.kpi_name(kpi)} · {t('trend')}: {t('this_year')}, {t('last_year')}, {t('target')}"
+    lines = [svg.Line(last_year, "#9aa5b1", dash="4 3", width=1.4, label=t("last_year"), cls="ly"),
+             svg.Line(target_vals, "#000000", dash="1 3", width=1.6, label=t("target"), cls="tg"),
+             svg.Line(this_year, theme.ACCENT, label=t("this_year"), partial_last=partial, cls="ty")]
+    title = t("trend")
     if partial:
-        title += f"; {t.month_short(running_month.month)}: {t('partial_period')}"
+        title += f" · {t.month_short(running_month.month)}: {t('partial_period')}"
     chart = svg.trend([t.month_short(m.month) for m in months], lines, band=band,
                       fmt=lambda v: ctx.fmt(kpi, v), title=title)
     if not chart:

@@ -46,13 +46,14 @@ def goal_tree(views: Sequence[tuple[str, Sequence[TreeNode]]], *, title: str) ->
     precomputed from attainment (grey when unverified or without a target)."""
     data = []
     for i, (_, nodes) in enumerate(views):
+        short = {n.id: f"n{j}" for j, n in enumerate(nodes)}  # short ids keep a big tree light
         data.append({
             "type": "sunburst",
-            "ids": [n.id for n in nodes],
-            "parents": [n.parent for n in nodes],
+            "ids": [short[n.id] for n in nodes],
+            "parents": [short.get(n.parent, "") for n in nodes],
             "labels": [_t(n.label) for n in nodes],
             "customdata": ["<br>".join(_t(line) for line in n.hover) for n in nodes],
-            "hovertemplate": "%{customdata}<extra></extra>",
+            "hovertemplate": "%{currentPath}%{label}<br>%{customdata}<extra></extra>",
             "marker": {"colors": [n.colour for n in nodes], "line": {"color": "#ffffff", "width": 1}},
             "branchvalues": "remainder",
             "maxdepth": 3,

@@ -579,4 +579,4 @@ table.matrix td.unitcell { text-align: left; white-space: nowrap; }
     "met": theme.STATUS_COLORS["met"][0],
     "amber": theme.STATUS_COLORS["at_risk"][0],
     "red": theme.STATUS_COLORS["missed"][0],
-}
+} + theme.SVG_CSS  # already formatted (it has % signs of its own)

@@ -141,6 +141,12 @@ LABELS: dict[str, dict[str, str]] = {
     "src_catalog_rule": {"en": "catalog rule", "zh": "目录规则"},
     "headline_to_date": {"en": "to date, vs the target phased to date", "zh": "至今，对比按进度分解的目标"},
     "full_period": {"en": "Full period", "zh": "全期"},
+    "headline_note": {
+        "en": "For a running period the big number is the attainment to date, against the target phased to date "
+              "(the number the score uses); the full-period target, how much of it is reached and the forecast "
+              "stand beside it.",
+        "zh": "进行中的期间，大号数字为至今达成率（对比按进度分解的目标，与得分所用一致）；全期目标、已完成比例和预测列在旁边。",
+    },
     "reached_so_far": {"en": "{pct} of it so far", "zh": "目前已完成 {pct}"},
     "partial_period": {"en": "this month to date (partial)", "zh": "本月至今（未完整）"},
     "trend_legend_note": {

@@ -331,7 +331,7 @@ def test_a_running_period_headline_is_attainment_to_date(built: Built, marts_con
         headline = re.search(r'<b class="big">([^<]*)</b>', block).group(1)
         assert headline == format_pct(row["attainment_to_date"]), (grain, headline)
         assert headline != format_pct(row["attainment"])
-        assert "to date, vs the target phased to date" in block
+        assert '<span class="lbl">Attainment to date</span>' in block
         # the full-period target and how much of it is reached stand beside it, labelled
         so_far = format_pct(row["actual_value"] / row["target_value"])
         assert f"Full period: Target {format_value(row['target_value'], 'CNY')} · {so_far} of it so far" in block
@@ -355,9 +355,11 @@ def test_the_running_month_is_drawn_as_partial_in_the_trend(built: Built):
     tile = _tile(page_text(by_kind(built.company_en)["attainment"]), "TM-SE-1", "net_revenue")
     trend = re.search(r'<svg class="mini trend".*?</svg>', tile, re.S).group(0)
     assert "Oct: this month to date (partial)" in trend
+    assert "the running month is drawn hollow and dashed (to date, not a drop)" in page_text(
+        by_kind(built.company_en)["attainment"])
     # the to-date point is hollow and joined by a dashed segment (not a solid drop)
-    assert re.search(r'<polyline points="[^"]+" fill="none" stroke="#1f5fa8" stroke-width="1.8" stroke-dasharray="3 2"/>'
-                     r'<circle [^>]*fill="#fff" stroke="#1f5fa8"', trend)
+    assert re.search(r'<polyline points="[^"]+" class="ty pt"/><circle [^>]*fill="#fff" stroke="#1f5fa8"', trend)
+    assert ".pt { stroke-dasharray: 3 2; }" in page_text(by_kind(built.company_en)["attainment"])
 
 
 def test_targets_show_their_source_and_rejected_or_missing_targets_say_why(built: Built):
