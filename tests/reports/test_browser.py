@@ -5,38 +5,16 @@ Full-page screenshots go to tests/_artifacts/screenshots/ (gitignored)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import Built
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
+from .conftest import CHROMIUM, Built
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="chromium not installed"),
 ]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                                     args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="session")
-def screenshots(request: pytest.FixtureRequest) -> Path:
-    out = request.config.rootpath / "tests" / "_artifacts" / "screenshots"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def open_report(browser, path: Path, *, media: str = "screen", width: int = 1400):  # noqa: ANN001, ANN201

@@ -16,7 +16,8 @@ import reports
 from reports.html import PLOTLY_FILE
 from tests.fixtures.synthetic_marts import AS_OF, DEMO_SIZE, build_synthetic_marts
 
-from .test_browser import CHROMIUM, browser, open_report  # noqa: F401 - fixtures
+from .conftest import CHROMIUM
+from .test_browser import open_report
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +50,7 @@ def test_the_attainment_report_is_at_most_2_mb_at_the_demos_size(demo_sized):
 
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
-def test_the_attainment_report_is_short_and_fits_a_phone_at_the_demos_size(demo_sized, browser):  # noqa: ANN001, F811
+def test_the_attainment_report_is_short_and_fits_a_phone_at_the_demos_size(demo_sized, browser):  # noqa: ANN001
     _, paths = demo_sized
     page, problems = open_report(browser, paths[0])
     try:
