@@ -26,6 +26,21 @@ def _t(value: Any) -> str:
 TOP_LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
 
 
+#: category labels longer than this are shortened on the axis (the hover keeps them whole): on a
+#: phone a long label would push the plot out of the page
+MAX_TICK = 24
+
+
+def _category_axis(categories: Sequence[str], **extra: Any) -> dict[str, Any]:
+    """An axis over (escaped) category labels, with long ones shortened for display."""
+    axis = _axis(**extra)
+    if any(len(c) > MAX_TICK for c in categories):
+        axis["tickmode"] = "array"
+        axis["tickvals"] = list(categories)
+        axis["ticktext"] = [c if len(c) <= MAX_TICK else c[: MAX_TICK - 1] + "…" for c in categories]
+    return axis
+
+
 def _axis(**extra: Any) -> dict[str, Any]:
     base = {"gridcolor": theme.GRID, "zerolinecolor": "#9aa5b1", "automargin": True}
     base.update(extra)
@@ -111,7 +126,7 @@ def grouped_bars(
         "title": {"text": _t(title), "x": 0.01, "font": {"size": 14}},
         "barmode": "group",
         "xaxis": _axis(title={"text": _t(x_title)}, tickformat=".0%" if percent else None),
-        "yaxis": _axis(autorange="reversed"),
+        "yaxis": _category_axis(cats, autorange="reversed"),
         "legend": dict(TOP_LEGEND),
         "margin": {"l": 10, "r": 20, "t": 24, "b": 40},
     }
@@ -143,8 +158,8 @@ def stacked_bars(
     layout: dict[str, Any] = {
         "title": {"text": _t(title), "x": 0.01, "font": {"size": 14}},
         "barmode": "stack",
-        "xaxis": _axis(),
-        "yaxis": _axis(autorange="reversed") if horizontal else _axis(),
+        "xaxis": _axis() if horizontal else _category_axis(cats),
+        "yaxis": _category_axis(cats, autorange="reversed") if horizontal else _axis(),
         "legend": dict(TOP_LEGEND),
         "margin": {"l": 10, "r": 20, "t": 24, "b": 30},
     }
