@@ -28,7 +28,7 @@ TOP_LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor
 
 #: category labels longer than this are shortened on the axis (the hover keeps them whole): on a
 #: phone a long label would push the plot out of the page
-MAX_TICK = 24
+MAX_TICK = 36
 
 
 def _category_axis(categories: Sequence[str], **extra: Any) -> dict[str, Any]:

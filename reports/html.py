@@ -92,10 +92,12 @@ class Col:
     label: str
     render: Callable[[Mapping[str, Any]], Any] | None = None
     num: bool = False
+    #: long unbreakable text (rule names, messages, paths) may break anywhere, so the table fits
+    wrap: bool = False
 
     def cell(self, row: Mapping[str, Any]) -> Html:
         value = self.render(row) if self.render else row.get(self.key)
-        return tag("td", value, class_="num" if self.num else None)
+        return tag("td", value, class_="num" if self.num else ("wrap" if self.wrap else None))
 
 
 def html_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[Col], *, cls: str = "data",
@@ -517,8 +519,8 @@ svg.mini text { font-family: %(font)s; }
 .chip.flag { background: #fff3cd; color: #7a5a00; border-color: #e6c200; }
 .table-wrap { overflow-x: auto; }
 table.data { border-collapse: collapse; width: 100%%; font-size: 12.5px; margin: 4px 0 10px; }
-table.data th, table.data td { border-bottom: 1px solid #e4e7eb; padding: 4px 8px; text-align: left; vertical-align: top;
-                               overflow-wrap: anywhere; }
+table.data th, table.data td { border-bottom: 1px solid #e4e7eb; padding: 4px 8px; text-align: left; vertical-align: top; }
+table.data td.wrap { overflow-wrap: anywhere; min-width: 7em; }
 table.data th { background: #f0f4f8; font-weight: 600; color: #334e68; position: sticky; top: 0; }
 table.data td.num, table.data th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.matrix td { text-align: center; padding: 2px 4px; }

@@ -301,9 +301,9 @@ def _period_changes(ctx: Context, data: _Data, page: Page) -> Html:
                                      "before": ctx.free_text(old), "after": ctx.free_text(new)})
     def_cols = [Col("kpi", t("kpi"), lambda r: ctx.kpi_title(r["kpi_id"])),
                 Col("version_after", t("version"), lambda r: f"v{r['version_before']} → v{r['version_after']}"),
-                Col("valid_from", t("valid_from")), Col("reason", t("reason")), Col("field", t("field")),
-                Col("before", t("before")),
-                Col("after", t("after"))]
+                Col("valid_from", t("valid_from")), Col("reason", t("reason"), wrap=True), Col("field", t("field")),
+                Col("before", t("before"), wrap=True),
+                Col("after", t("after"), wrap=True)]
     target_rows = []
     for (unit, kpi), rows in sorted(data.targets.items()):
         plans = sorted({str(r.get("plan_version")) for r in rows if not is_missing(r.get("plan_version"))})
