@@ -72,6 +72,7 @@ class _Data:
         for row in _records(att):
             if self.periods.get(row["grain"]) == row["period_start"]:
                 self.current[(row["org_unit_id"], row["kpi_id"], row["grain"])] = row
+        self._target_sources(ctx)
         monthly = ctx.read_scoped(
             "kpi_actuals", "grain = 'month' and period_start >= ? and period_start <= ?", [ly_year, as_of],
             columns=("kpi_id", "org_unit_id", "period_start", "actual_value", "is_verified"),
@@ -111,6 +112,28 @@ class _Data:
         for row in sorted(_records(checkins), key=lambda r: str(r.get("created_at") or "")):
             if self.periods.get(row["grain"]) == row["period_start"]:
                 self.checkins[(row["org_unit_id"], row["kpi_id"])].append(row)
+
+    def _target_sources(self, ctx: Context) -> None:
+        """Where `kpi_attainment` does not say where a target comes from (an older warehouse), take it
+        from `kpi_targets` (source, plan version, and the note / file / status when it has them)."""
+        rows = ctx.read_scoped(
+            "kpi_targets",
+            "(grain = 'month' and period_start = ?) or (grain = 'quarter' and period_start = ?) "
+            "or (grain = 'year' and period_start = ?)",
+            [self.periods["month"], self.periods["quarter"], self.periods["year"]],
+            columns=("kpi_id", "org_unit_id", "grain", "period_start", "source", "plan_version", "target_status",
+                     "target_note", "plan_file"))
+        latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for row in sorted(_records(rows), key=lambda r: str(r.get("plan_version") or "")):
+            latest[(row["org_unit_id"], row["kpi_id"], row["grain"])] = row
+        pairs = (("target_source", "source"), ("plan_version", "plan_version"), ("target_note", "target_note"),
+                 ("plan_file", "plan_file"), ("target_status", "target_status"))
+        for key, row in self.current.items():
+            target = latest.get(key)
+            if target and all(is_missing(row.get(mine)) for mine, _ in pairs[:1] + pairs[2:3]):
+                for mine, theirs in pairs:
+                    if is_missing(row.get(mine)) and not is_missing(target.get(theirs)):
+                        row[mine] = target[theirs]
 
     def attention(self, ctx: Context) -> list[attention.Attention]:
         """The KPI × units that need attention in the running periods, ranked (kept for the sections)."""

@@ -546,3 +546,27 @@ def test_the_review_shows_no_data_and_target_sources(marts_con: duckdb.DuckDBPyC
     assert set(p90["data_status"]) == {"no_data"} and p90["actual_value"].isna().all()
     september = page_text(reports.build_review_report(marts_con, tmp_path, grain="month", period_start=date(2025, 9, 1)))
     assert 'title="Target source: plan_FY2025_v2.xlsx (FY2025-v2)"' in september
+
+
+def test_an_older_warehouse_without_issue_12s_columns_still_builds(marts_path: Path, tmp_path: Path):
+    """No target source / status / note / data status / unverified reason in the marts: the reports
+    build, the target's source comes from kpi_targets' `source` and `plan_version`, unverified values
+    say the generic reason, and no period is called "no data"."""
+    old = tmp_path / "old.duckdb"
+    old.write_bytes(marts_path.read_bytes())
+    with duckdb.connect(str(old)) as con:
+        for table, cols in (("kpi_attainment", ("target_source", "target_status", "target_note", "plan_version",
+                                                "plan_file", "data_status", "unverified_reason", "unverified_tables")),
+                            ("kpi_actuals", ("data_status", "unverified_reason", "unverified_tables")),
+                            ("kpi_targets", ("target_status", "target_note", "plan_file"))):
+            for col in cols:
+                con.execute(f'alter table marts."{table}" drop column "{col}"')  # noqa: S608 - fixed names
+    with duckdb.connect(str(old), read_only=True) as con:
+        paths = reports.build_all(con, tmp_path / "out", as_of=AS_OF)
+    text = page_text(paths[0])
+    acme = _tile(text, "ACME", "net_revenue")
+    assert "<b>Target source: </b>plan · FY2025-v2" in acme
+    assert "Unverified: a check upstream of this value failed" in _period_blocks(acme)["month"]
+    assert "No data" not in text and "Target rejected" not in text
+    # the rejected target has no value: without a target status it reads as "no target"
+    assert '<span class="chip st-none">No target</span>' in _period_blocks(_tile(text, "DIV-SALES", "net_revenue"))["quarter"]
