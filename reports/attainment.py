@@ -34,7 +34,7 @@ import pandas as pd
 
 from reports import attention, charts, svg, theme
 from reports.attention import effective_attainment as _effective_attainment
-from reports.attention import has_data, is_complete, is_pace_row, target_state
+from reports.attention import has_data, is_complete, is_pace_row, is_partial, target_state
 from reports.attention import is_verified as _verified
 from reports.context import Context, load_context, status_chip
 from reports.formatting import format_pct, is_missing, to_float
@@ -356,7 +356,7 @@ def _status_counts(data: _Data) -> dict[str, dict[str, int]]:
     without a usable target (none, rejected, missing) or without data."""
     counts: dict[str, dict[str, int]] = {g: defaultdict(int) for g in GRAINS}
     for (_u, _k, grain), row in data.current.items():
-        if not has_data(row):
+        if not has_data(row) or is_partial(row):
             key = "no_data"
         elif target_state(row) in ("rejected", "missing", "none"):
             key = "none"
@@ -376,7 +376,7 @@ def _overview(ctx: Context, data: _Data, page: Page, root: str) -> Html:
     counts = _status_counts(data)
     order = (("met", "st_met", theme.STATUS_COLORS["met"][0]), ("at_risk", "st_at_risk", theme.STATUS_COLORS["at_risk"][0]),
              ("missed", "st_missed", theme.STATUS_COLORS["missed"][0]), ("unverified", "st_unverified", "#9aa5b1"),
-             ("none", "st_no_target", "#d9dee4"), ("no_data", "st_no_data", "#eef0f2"))
+             ("none", "st_no_target", "#d9dee4"), ("no_data", "st_no_data_partial", "#eef0f2"))
     cats = [f"{t(g)} · {t.period(data.periods[g], g)}" for g in GRAINS]
     running_alias = {"met": "st_on_track", "missed": "st_off_track"}
     stacks = [
@@ -495,6 +495,8 @@ def _status_text(ctx: Context, row: dict[str, Any]) -> str:
     t = ctx.i18n
     if not has_data(row):
         return t("st_no_data")
+    if is_partial(row):
+        return t("st_partial")
     state = target_state(row)
     if state in ("rejected", "missing"):
         return t(f"st_target_{state}")
@@ -506,6 +508,8 @@ def _row_chip(ctx: Context, row: dict[str, Any]) -> Html:
     t = ctx.i18n
     if not has_data(row):
         return tag("span", t("st_no_data"), class_="chip st-none", title=t("no_data_note"))
+    if is_partial(row):
+        return tag("span", t("st_partial"), class_="chip st-none", title=t("partial_note"))
     state = target_state(row)
     if state == "rejected":
         return tag("span", t("st_target_rejected"), class_="chip st-missed")
@@ -670,6 +674,10 @@ def _period_block(ctx: Context, data: _Data, unit: str, kpi: str, grain: str, ro
     if state in ("rejected", "missing"):
         extra.append(tag("div", _why(ctx, kpi, attention.Issue(f"target_{state}", grain, row.get("period_start"), row)),
                          class_="why bad" if state == "rejected" else "why"))
+    note = ctx.free_text(row.get("verification_note"))
+    if verified and note and note not in said:  # verified after all: the open problems cannot change the status
+        said.add(note)
+        extra.append(tag("div", t("verified_note").format(note=note), class_="why"))
     if not verified:
         why = _why(ctx, kpi, attention.Issue("unverified", grain, row.get("period_start"), row))
         if str(why) not in said:

@@ -6,7 +6,8 @@ One place for the rules the reports share about a `kpi_attainment` row (docs/war
   target phased to date — the number the score uses);
 - the target's state (`target_status`: ok / rejected / missing) and its source (`target_source`,
   `target_note`, `plan_file`, `plan_version`); a rejected target is shown as such, never as a number;
-- no data (`data_status = 'no_data'`): shown as "no data", never as 0;
+- no data (`data_status = 'no_data'`): shown as "no data", never as 0; a period the KPI's inputs
+  start inside (`partial`) is shown with its numbers but not judged;
 - unverified values: why (`unverified_reason`) and which source tables (`unverified_tables`), linked to
   the quality report's row of each table (`quality.html#src-<source>-<table>`);
 - the "needs attention" list: off track / at risk / missed / target rejected / target missing /
@@ -48,6 +49,11 @@ def is_verified(row: Mapping[str, Any] | None) -> bool:
 def has_data(row: Mapping[str, Any] | None) -> bool:
     """False when the period lies before the KPI's data start (`data_status = 'no_data'`)."""
     return row is not None and str(row.get("data_status") or "ok") != "no_data"
+
+
+def is_partial(row: Mapping[str, Any] | None) -> bool:
+    """True when the KPI's inputs start inside the period (`data_status = 'partial'`): not judged."""
+    return row is not None and str(row.get("data_status") or "") == "partial"
 
 
 def target_state(row: Mapping[str, Any] | None) -> str:

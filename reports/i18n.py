@@ -122,6 +122,13 @@ LABELS: dict[str, dict[str, str]] = {
     "st_target_missing": {"en": "Target missing", "zh": "缺少目标"},
     "st_no_data": {"en": "No data", "zh": "无数据"},
     "no_data_value": {"en": "no data", "zh": "无数据"},
+    "st_partial": {"en": "Partial data", "zh": "数据不完整"},
+    "partial_note": {
+        "en": "Partial data: this KPI's inputs start inside the period, so it is not judged.",
+        "zh": "数据不完整：此指标的数据起始于该期间之内，因此不作判定。",
+    },
+    "st_no_data_partial": {"en": "No data / partial", "zh": "无数据 / 数据不完整"},
+    "verified_note": {"en": "Verified with a note: {note}", "zh": "已验证（附说明）：{note}"},
     "no_data_note": {
         "en": "No data: the period lies before this KPI's data start (not a zero).",
         "zh": "无数据：该期间早于此指标的数据起始日期（并非 0）。",

@@ -505,6 +505,8 @@ def _unit_section(ctx: Context, data: _Data, page: Page, unit: str, attribution_
         row = data.att[(unit, r["kpi_id"])]
         if not attention.has_data(row):
             return tag("span", t("st_no_data"), class_="chip st-none", title=t("no_data_note"))
+        if attention.is_partial(row):
+            return tag("span", t("st_partial"), class_="chip st-none", title=t("partial_note"))
         chip = status_chip(ctx, row.get("status"), r["is_verified"])
         if not r["is_verified"] and not is_missing(row.get("unverified_reason")):
             reason = ctx.free_text(row.get("unverified_reason"))

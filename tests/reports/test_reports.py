@@ -389,7 +389,11 @@ def test_no_data_is_shown_as_no_data_never_as_zero(marts_con: duckdb.DuckDBPyCon
     month = _period_blocks(_tile(page_text(path), "DEP-SERVICE", "first_response_p90"))["month"]
     assert '<span class="chip st-none" title="No data: the period lies before' in month
     assert "0 s" not in month and "Target" not in month
+    # the quarter and the year have data from March on: shown with their numbers, not judged
+    quarter = _period_blocks(_tile(page_text(path), "DEP-SERVICE", "first_response_p90"))["quarter"]
+    assert '<span class="chip st-none" title="Partial data: this KPI&#x27;s inputs start inside the period' in quarter
     csv = pd.read_csv(tmp_path / "attainment_DEP-SERVICE__kpis.csv")
+    assert csv[(csv["kpi_id"] == "first_response_p90") & (csv["grain"] == "quarter")]["status"].isna().all()
     row = csv[(csv["kpi_id"] == "first_response_p90") & (csv["grain"] == "month")].iloc[0]
     assert row["data_status"] == "no_data" and pd.isna(row["actual_value"])
     attention = pd.read_csv(tmp_path / "attainment_DEP-SERVICE__attention.csv")
@@ -544,6 +548,11 @@ def test_the_review_shows_no_data_and_target_sources(marts_con: duckdb.DuckDBPyC
     kpis = pd.read_csv(tmp_path / "review_month_2024-02_DEP-SERVICE__kpis.csv")
     p90 = kpis[kpis["kpi_id"] == "first_response_p90"]
     assert set(p90["data_status"]) == {"no_data"} and p90["actual_value"].isna().all()
+    quarter = page_text(reports.build_review_report(marts_con, tmp_path, grain="quarter", period_start=date(2024, 1, 1),
+                                                    org="DEP-SERVICE"))
+    row = re.search(r"<tr><td[^>]*>First response time \(P90\)</td>(.*?)</tr>", quarter[quarter.index('id="u-TM-SV-1"'):],
+                    re.S).group(1)
+    assert ">Partial data</span>" in row  # inputs start in March: numbers shown, not judged
     september = page_text(reports.build_review_report(marts_con, tmp_path, grain="month", period_start=date(2025, 9, 1)))
     assert 'title="Target source: plan_FY2025_v2.xlsx (FY2025-v2)"' in september
 
