@@ -21,6 +21,26 @@ def _t(value: Any) -> str:
     return plot_text(value)
 
 
+#: legends sit above the plot (titles are HTML headings outside the figure, there is no toolbar), so
+#: nothing can overlap them when they wrap on a narrow screen
+TOP_LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
+
+
+#: category labels longer than this are shortened on the axis (the hover keeps them whole): on a
+#: phone a long label would push the plot out of the page
+MAX_TICK = 36
+
+
+def _category_axis(categories: Sequence[str], **extra: Any) -> dict[str, Any]:
+    """An axis over (escaped) category labels, with long ones shortened for display."""
+    axis = _axis(**extra)
+    if any(len(c) > MAX_TICK for c in categories):
+        axis["tickmode"] = "array"
+        axis["tickvals"] = list(categories)
+        axis["ticktext"] = [c if len(c) <= MAX_TICK else c[: MAX_TICK - 1] + "…" for c in categories]
+    return axis
+
+
 def _axis(**extra: Any) -> dict[str, Any]:
     base = {"gridcolor": theme.GRID, "zerolinecolor": "#9aa5b1", "automargin": True}
     base.update(extra)
@@ -41,13 +61,14 @@ def goal_tree(views: Sequence[tuple[str, Sequence[TreeNode]]], *, title: str) ->
     precomputed from attainment (grey when unverified or without a target)."""
     data = []
     for i, (_, nodes) in enumerate(views):
+        short = {n.id: f"n{j}" for j, n in enumerate(nodes)}  # short ids keep a big tree light
         data.append({
             "type": "sunburst",
-            "ids": [n.id for n in nodes],
-            "parents": [n.parent for n in nodes],
+            "ids": [short[n.id] for n in nodes],
+            "parents": [short.get(n.parent, "") for n in nodes],
             "labels": [_t(n.label) for n in nodes],
             "customdata": ["<br>".join(_t(line) for line in n.hover) for n in nodes],
-            "hovertemplate": "%{customdata}<extra></extra>",
+            "hovertemplate": "%{currentPath}%{label}<br>%{customdata}<extra></extra>",
             "marker": {"colors": [n.colour for n in nodes], "line": {"color": "#ffffff", "width": 1}},
             "branchvalues": "remainder",
             "maxdepth": 3,
@@ -64,10 +85,10 @@ def goal_tree(views: Sequence[tuple[str, Sequence[TreeNode]]], *, title: str) ->
     ]
     layout: dict[str, Any] = {
         "title": {"text": _t(title), "x": 0.01, "font": {"size": 14}},
-        "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+        "margin": {"l": 10, "r": 10, "t": 40 if len(views) > 1 else 10, "b": 10},
         "updatemenus": [{
-            "type": "buttons", "direction": "right", "x": 1.0, "xanchor": "right", "y": 1.08,
-            "yanchor": "top", "buttons": buttons, "active": len(views) - 1, "showactive": True,
+            "type": "buttons", "direction": "right", "x": 0.0, "xanchor": "left", "y": 1.0, "pad": {"b": 6},
+            "yanchor": "bottom", "buttons": buttons, "active": len(views) - 1, "showactive": True,
             "bgcolor": "#f0f4f8", "font": {"size": 11},
         }] if len(views) > 1 else [],
     }
@@ -105,9 +126,9 @@ def grouped_bars(
         "title": {"text": _t(title), "x": 0.01, "font": {"size": 14}},
         "barmode": "group",
         "xaxis": _axis(title={"text": _t(x_title)}, tickformat=".0%" if percent else None),
-        "yaxis": _axis(autorange="reversed"),
-        "legend": {"orientation": "h", "y": -0.15},
-        "margin": {"l": 10, "r": 20, "t": 40, "b": 40},
+        "yaxis": _category_axis(cats, autorange="reversed"),
+        "legend": dict(TOP_LEGEND),
+        "margin": {"l": 10, "r": 20, "t": 24, "b": 40},
     }
     if layout["xaxis"]["tickformat"] is None:
         del layout["xaxis"]["tickformat"]
@@ -137,10 +158,10 @@ def stacked_bars(
     layout: dict[str, Any] = {
         "title": {"text": _t(title), "x": 0.01, "font": {"size": 14}},
         "barmode": "stack",
-        "xaxis": _axis(),
-        "yaxis": _axis(autorange="reversed") if horizontal else _axis(),
-        "legend": {"orientation": "h", "y": -0.2},
-        "margin": {"l": 10, "r": 20, "t": 40, "b": 40},
+        "xaxis": _axis() if horizontal else _category_axis(cats),
+        "yaxis": _category_axis(cats, autorange="reversed") if horizontal else _axis(),
+        "legend": dict(TOP_LEGEND),
+        "margin": {"l": 10, "r": 20, "t": 24, "b": 30},
     }
     return {"data": data, "layout": layout}
 
@@ -179,7 +200,7 @@ def waterfall(
         "showlegend": False,
         "xaxis": _axis(tickangle=-30),
         "yaxis": _axis(),
-        "margin": {"l": 60, "r": 20, "t": 44, "b": 80},
+        "margin": {"l": 60, "r": 20, "t": 16, "b": 80},
     }
     return {"data": [trace], "layout": layout}
 
@@ -219,11 +240,11 @@ def anomaly_chart(
                      "name": _t(labels["peak"])})
     layout = {
         "showlegend": True,
-        "legend": {"orientation": "h", "y": -0.25, "font": {"size": 11}},
+        "legend": dict(TOP_LEGEND, font={"size": 11}),
         # numeric dates: plotly's month names are English only (no locale bundle offline)
         "xaxis": _axis(type="date", tickformat="%m-%d", hoverformat="%Y-%m-%d"),
         "yaxis": _axis(),
-        "margin": {"l": 60, "r": 16, "t": 12, "b": 40},
+        "margin": {"l": 60, "r": 16, "t": 24, "b": 40},
         "hovermode": "x unified",
     }
     return {"data": data, "layout": layout}

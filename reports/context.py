@@ -149,13 +149,17 @@ def load_context(
                    show_person_names=show_person_names)
 
 
-def status_chip(ctx: Context, status: Any, verified: Any = True, *, title: str | None = None) -> Html:
+def status_chip(ctx: Context, status: Any, verified: Any = True, *, title: str | None = None,
+                explain: bool = True) -> Html:
+    """A status chip; an unverified one explains itself on hover unless `explain=False` (where the
+    reason is written beside it anyway)."""
     from reports.theme import status_class
 
     ok = bool(verified) if not formatting.is_missing(verified) else True
     cls = status_class(status if not formatting.is_missing(status) else None, ok)
+    hover = title or (ctx.i18n("unverified_note") if not ok and explain else None)
     return tag("span", ctx.i18n.status(None if formatting.is_missing(status) else str(status), verified=ok),
-               class_=f"chip st-{cls}", title=title or (ctx.i18n("unverified_note") if not ok else None))
+               class_=f"chip st-{cls}", title=hover)
 
 
 def esc_text(value: Any) -> Html:

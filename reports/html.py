@@ -5,7 +5,9 @@ every helper runs its inputs through `esc()`. Figure JSON is embedded in a
 ``<script type="application/json">`` block with ``<``, ``>``, ``&`` and the JS line separators written
 as ``\\uXXXX`` escapes, so no string inside a figure can close the script element; strings shown by
 plotly are HTML-escaped before they go into a figure (plotly renders a subset of HTML in labels).
-plotly.js comes from the installed plotly package, once per page; nothing is loaded from the network.
+plotly.js comes from the installed plotly package and is written once per report folder as
+``plotly.min.js``, which every page with a chart references by relative path (so the night's reports
+share one bundle and still open offline from the folder); nothing is loaded from the network.
 """
 
 from __future__ import annotations
@@ -90,15 +92,25 @@ class Col:
     label: str
     render: Callable[[Mapping[str, Any]], Any] | None = None
     num: bool = False
+    #: long unbreakable text (rule names, messages, paths) may break anywhere, so the table fits
+    wrap: bool = False
 
     def cell(self, row: Mapping[str, Any]) -> Html:
         value = self.render(row) if self.render else row.get(self.key)
-        return tag("td", value, class_="num" if self.num else None)
+        return tag("td", value, class_="num" if self.num else ("wrap" if self.wrap else None))
 
 
-def html_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[Col], *, cls: str = "data") -> Html:
+def html_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[Col], *, cls: str = "data",
+               row_id: Callable[[Mapping[str, Any]], str | None] | None = None) -> Html:
+    """A table; on a narrow screen each row becomes a card (the CSS reads the column labels from the
+    `data-label` of the cells). `row_id` gives a row an anchor (e.g. `src-erp-orders`)."""
     head = Html("".join(tag("th", c.label, class_="num" if c.num else None) for c in cols))
-    body = Html("".join(tag("tr", Html("".join(c.cell(r) for c in cols))) for r in rows))
+    labels = [esc(c.label) for c in cols]
+
+    def cells(r: Mapping[str, Any]) -> Html:
+        return Html("".join(c.cell(r).replace("<td", f'<td data-label="{lab}"', 1) for c, lab in zip(cols, labels, strict=True)))
+
+    body = Html("".join(tag("tr", cells(r), id=row_id(r) if row_id else None) for r in rows))
     return Html(f'<div class="table-wrap"><table class="{esc(cls)}"><thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table></div>")
 
@@ -153,6 +165,19 @@ def plotly_js() -> str:
     return get_plotlyjs().replace("</script", "<\\/script")
 
 
+#: the shared plotly.js file beside the reports of a folder
+PLOTLY_FILE = "plotly.min.js"
+
+
+def write_plotly_bundle(out_dir: Path) -> Path:
+    """`<out_dir>/plotly.min.js` (written atomically, only when missing or different)."""
+    path = Path(out_dir) / PLOTLY_FILE
+    data = plotly_js().encode("utf-8")
+    if not path.exists() or path.stat().st_size != len(data) or path.read_bytes() != data:
+        _atomic_write_bytes(path, data)
+    return path
+
+
 # --- the page ------------------------------------------------------------------------------------
 
 
@@ -176,9 +201,16 @@ class Page:
             self.parts.append(m)
 
     def figure(self, figure: Mapping[str, Any], *, height: int = 320, cls: str = "chart") -> Html:
-        """Register a plotly figure (a dict with `data` and `layout`); return its placeholder."""
+        """Register a plotly figure (a dict with `data` and `layout`); return its placeholder.
+
+        The figure's title is drawn as an HTML heading above the chart, not by plotly: it wraps on a
+        narrow screen and nothing inside the plot (legend, buttons) can cover it."""
         fig_id = f"fig-{len(self.figures) + 1}"
         layout = dict(figure.get("layout") or {})
+        title = layout.pop("title", None)
+        title_text = title.get("text") if isinstance(title, Mapping) else title
+        # the text is already HTML-escaped by `plot_text` (charts.py)
+        heading = Html("") if not title_text else tag("div", Html(str(title_text)), class_="chart-title")
         layout.setdefault("height", height)
         layout.setdefault("autosize", True)
         font = dict(layout.get("font") or {})
@@ -190,7 +222,7 @@ class Page:
         layout.setdefault("paper_bgcolor", "#ffffff")
         layout.setdefault("plot_bgcolor", "#ffffff")
         self.figures.append({"id": fig_id, "figure": {"data": list(figure.get("data") or []), "layout": layout}})
-        return tag("div", "", class_=cls, id=fig_id, style=f"height:{int(height)}px")
+        return heading + tag("div", "", class_=cls, id=fig_id, style=f"height:{int(height)}px")
 
     def table(
         self,
@@ -200,13 +232,14 @@ class Page:
         *,
         export: pd.DataFrame | None = None,
         cls: str = "data",
+        row_id: Callable[[Mapping[str, Any]], str | None] | None = None,
     ) -> Html:
         """An HTML table; `export` (default: the rows) is appended to `<stem>__<name>.csv|parquet`."""
         frame = export if export is not None else pd.DataFrame(list(rows))
         self.export(name, frame, columns=[c.key for c in cols])
         if not rows:
             return tag("p", self.i18n("no_data"), class_="empty")
-        return html_table(rows, cols, cls=cls)
+        return html_table(rows, cols, cls=cls, row_id=row_id)
 
     def export(self, name: str, frame: pd.DataFrame, columns: Sequence[str] | None = None) -> None:
         """Append `frame` to the table file `<stem>__<name>`; an empty frame without columns gets
@@ -240,7 +273,8 @@ class Page:
         parts.append(f'<footer class="report-foot"><p>{esc(t("csv_note"))}</p></footer>')
         if self.figures:
             parts.append(f'<script type="application/json" id="kpi-figures">{script_json(self.figures)}</script>')
-            parts.append(f"<script>{plotly_js()}</script>")
+            parts.append(f'<p class="note noprint" id="charts-missing" hidden>{esc(t("charts_missing"))}</p>')
+            parts.append(f'<script src="{PLOTLY_FILE}"></script>')
         else:
             parts.append('<script type="application/json" id="kpi-figures">[]</script>')
         parts.append(f"<script>{RENDER_JS}</script>")
@@ -287,6 +321,8 @@ def write_page(page: Page, out_dir: Path) -> Path:
     for stale in out_dir.glob(f"{page.stem}__*"):
         if stale.suffix in (".csv", ".parquet") and stale.name not in written:
             stale.unlink()
+    if page.figures:
+        write_plotly_bundle(out_dir)
     html_path = out_dir / f"{page.stem}.html"
     _atomic_write_bytes(html_path, page.render().encode("utf-8"))
     return html_path
@@ -316,8 +352,13 @@ RENDER_JS = r"""
     if (!spec || spec.started) { return spec && spec.promise ? spec.promise : Promise.resolve(); }
     spec.started = true;
     var el = document.getElementById(spec.id);
-    if (!el || typeof Plotly === "undefined") { state.failed++; finish(); return Promise.resolve(); }
-    var config = {displaylogo: false, responsive: true};
+    if (!el || typeof Plotly === "undefined") {
+      var note = document.getElementById("charts-missing");
+      if (note) { note.hidden = false; }
+      state.failed++; finish(); return Promise.resolve();
+    }
+    // no toolbar: on a phone it covered titles and legends; drag zooms, a double click resets
+    var config = {displaylogo: false, responsive: true, displayModeBar: false};
     spec.promise = Plotly.newPlot(el, spec.figure.data, spec.figure.layout, config).then(function () {
       state.rendered++; el.setAttribute("data-rendered", "1"); finish();
     }, function (err) { state.failed++; console.error("chart " + spec.id + ": " + err); finish(); });
@@ -344,8 +385,36 @@ RENDER_JS = r"""
     if (typeof Plotly === "undefined") { return; }
     document.querySelectorAll(".js-plotly-plot").forEach(function (el) { Plotly.Plots.resize(el); });
   }
-  window.addEventListener("beforeprint", function () { specs.forEach(draw); resizeAll(); });
-  window.addEventListener("afterprint", resizeAll);
+  // collapsed sections: a link into one opens it; opening one redraws the charts inside at their size
+  function openTarget() {
+    var id = decodeURIComponent((location.hash || "").slice(1));
+    var el = id ? document.getElementById(id) : null;
+    var opened = false;
+    for (var p = el; p; p = p.parentElement) {
+      if (p.tagName === "DETAILS" && !p.open) { p.open = true; opened = true; }
+    }
+    var own = el ? el.querySelector(":scope > details.fold") : null;  // a folded unit section itself
+    if (own && !own.open) { own.open = true; opened = true; }
+    if (opened && el) { el.scrollIntoView(); }
+  }
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
+  document.querySelectorAll("details").forEach(function (d) {
+    d.addEventListener("toggle", function () {
+      if (!d.open || typeof Plotly === "undefined") { return; }
+      d.querySelectorAll(".js-plotly-plot").forEach(function (el) { Plotly.Plots.resize(el); });
+    });
+  });
+  var wasOpen = [];
+  window.addEventListener("beforeprint", function () {
+    wasOpen = [];
+    document.querySelectorAll("details").forEach(function (d) { wasOpen.push(d.open); d.open = true; });
+    specs.forEach(draw); resizeAll();
+  });
+  window.addEventListener("afterprint", function () {
+    document.querySelectorAll("details").forEach(function (d, i) { if (i < wasOpen.length) { d.open = wasOpen[i]; } });
+    resizeAll();
+  });
 })();
 """
 
@@ -355,14 +424,16 @@ CSS = (
 * { box-sizing: border-box; }
 html { -webkit-text-size-adjust: 100%%; }
 body { margin: 0; font-family: %(font)s; color: var(--ink); background: #f5f7f9; font-size: 14px;
-       line-height: 1.45; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+       line-height: 1.45; -webkit-print-color-adjust: exact; print-color-adjust: exact; overflow-wrap: break-word; }
 a { color: var(--accent); text-decoration: none; }
 a:hover { text-decoration: underline; }
-.report-head { background: #102a43; color: #fff; padding: 18px 28px 14px; position: relative; }
-.report-head h1 { margin: 0 0 6px; font-size: 22px; font-weight: 600; }
+.report-head { background: #102a43; color: #fff; padding: 18px 28px 14px; display: flex; flex-wrap: wrap;
+               align-items: flex-start; gap: 6px 16px; }
+.report-head h1 { margin: 0 0 6px; font-size: 22px; font-weight: 600; flex: 1 1 auto; }
+.report-head .meta { flex: 1 1 100%%; order: 3; }
 .report-head .meta { display: flex; flex-wrap: wrap; gap: 6px 22px; font-size: 13px; color: #d9e2ec; }
 .report-head .meta b { color: #9fb3c8; font-weight: 500; margin-right: 4px; }
-.print-btn { position: absolute; right: 24px; top: 18px; background: transparent; color: #d9e2ec;
+.print-btn { order: 2; background: transparent; color: #d9e2ec;
              border: 1px solid #486581; border-radius: 4px; padding: 3px 10px; cursor: pointer; font: inherit; }
 nav.toc { background: #fff; border-bottom: 1px solid var(--grid); padding: 10px 28px; font-size: 13px; }
 nav.toc h2 { font-size: 13px; margin: 0 0 4px; color: var(--muted); font-weight: 600; }
@@ -386,8 +457,20 @@ section h4 { margin: 0; font-size: 14px; }
 .stat { border: 1px solid var(--grid); border-radius: 6px; padding: 6px 12px; min-width: 130px; background: #fbfcfd; }
 .stat .v { font-size: 20px; font-weight: 600; }
 .stat .l { font-size: 12px; color: var(--muted); }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 12px; }
-.grid-wide { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 12px; }
+.stat.problem { border-color: %(red)s; } .stat.problem .v { color: %(red)s; }
+.stat .v.st-met { color: %(met)s; } .stat .v.st-at_risk { color: %(amber)s; } .stat .v.st-missed { color: %(red)s; }
+ul.report-list { list-style: none; padding: 0; margin: 0; }
+ul.report-list > li { margin: 6px 0; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(330px, 100%%), 1fr)); gap: 12px; }
+.grid-wide { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(520px, 100%%), 1fr)); gap: 12px; }
+.grid > *, .grid-wide > * { min-width: 0; }
+.chart-title { font-size: 14px; font-weight: 600; color: #243b53; margin: 4px 0 2px; }
+details.fold > summary { cursor: pointer; list-style: none; }
+details.fold > summary::-webkit-details-marker { display: none; }
+details.fold > summary::before { content: "▸"; display: inline-block; width: 1.1em; color: var(--muted); }
+details.fold[open] > summary::before { content: "▾"; }
+details.fold > summary h2, details.fold > summary h3 { display: inline; }
+.more { color: var(--accent); font-size: 12px; }
 .tile { border: 1px solid var(--grid); border-left: 5px solid #9aa5b1; border-radius: 6px; padding: 10px 12px;
         background: #fff; break-inside: avoid; page-break-inside: avoid; }
 .tile.st-met, .tile.st-on_track { border-left-color: %(met)s; }
@@ -403,6 +486,19 @@ section h4 { margin: 0; font-size: 14px; }
 .prow .line .nums { color: var(--ink); }
 .prow .pl { font-weight: 600; font-size: 12px; }
 .prow .pace { font-size: 11px; color: var(--muted); }
+.prow .headline { display: flex; align-items: baseline; gap: 6px; flex-wrap: wrap; margin: 1px 0; }
+.prow .headline .big { font-size: 18px; }
+.prow .headline .lbl { font-size: 11px; color: var(--muted); }
+.prow .nums { font-size: 12px; }
+.why { font-size: 11px; color: #52606d; background: #f4f5f7; border-radius: 4px; padding: 2px 6px; margin-top: 3px; }
+.why.bad { color: %(red)s; background: #fde4e4; }
+.tile .src { font-size: 11px; color: var(--muted); margin-top: 4px; }
+.tile .src b { font-weight: 600; }
+section.attention { border-top: 4px solid %(amber)s; }
+ol.attention-list { margin: 4px 0 6px; padding-left: 22px; }
+ol.attention-list > li { margin: 3px 0; }
+ul.why-more { list-style: none; margin: 1px 0 2px; padding-left: 10px; font-size: 12px; }
+.wt { font-size: 11px; color: #334e68; background: #e6eef7; border-radius: 10px; padding: 0 7px; white-space: nowrap; }
 .trend-wrap { margin-top: 6px; }
 .legend-line { font-size: 11px; color: var(--muted); display: flex; gap: 10px; flex-wrap: wrap; }
 .legend-line i { display: inline-block; width: 14px; height: 0; border-top: 2px solid; vertical-align: middle; margin-right: 3px; }
@@ -424,6 +520,7 @@ svg.mini text { font-family: %(font)s; }
 .table-wrap { overflow-x: auto; }
 table.data { border-collapse: collapse; width: 100%%; font-size: 12.5px; margin: 4px 0 10px; }
 table.data th, table.data td { border-bottom: 1px solid #e4e7eb; padding: 4px 8px; text-align: left; vertical-align: top; }
+table.data td.wrap { overflow-wrap: anywhere; min-width: 7em; }
 table.data th { background: #f0f4f8; font-weight: 600; color: #334e68; position: sticky; top: 0; }
 table.data td.num, table.data th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.matrix td { text-align: center; padding: 2px 4px; }
@@ -441,6 +538,22 @@ table.matrix td.unitcell { text-align: left; white-space: nowrap; }
 .card .facts { display: flex; flex-wrap: wrap; gap: 4px 18px; font-size: 12.5px; margin: 4px 0; }
 .card .facts b { color: var(--muted); font-weight: 500; margin-right: 3px; }
 .chart { width: 100%%; min-height: 120px; }
+@media (max-width: 640px) {
+  .report-head { padding: 12px 14px 10px; }
+  nav.toc { padding: 8px 14px; }
+  main.report { padding: 8px 8px 20px; }
+  section { padding: 10px 10px; }
+  .report-foot { padding: 0 14px 20px; }
+  /* tables become one card per row; the 2-D status matrix scrolls inside its own box instead */
+  table.data:not(.matrix) thead { display: none; }
+  table.data:not(.matrix), table.data:not(.matrix) tbody, table.data:not(.matrix) tr,
+  table.data:not(.matrix) td { display: block; width: 100%%; }
+  table.data:not(.matrix) tr { border-bottom: 1px solid var(--grid); padding: 4px 0; }
+  table.data:not(.matrix) td { border: none; padding: 1px 4px; text-align: left !important; white-space: normal !important; }
+  table.data:not(.matrix) td[data-label]::before { content: attr(data-label) ": "; color: var(--muted); font-size: 11px; }
+  table.data:not(.matrix) td.num { text-align: left; }
+  .barcell { justify-content: flex-start; }
+}
 .report-foot { color: var(--muted); font-size: 12px; padding: 0 28px 24px; }
 @page { size: A4; margin: 12mm; }
 @media print {
@@ -468,4 +581,4 @@ table.matrix td.unitcell { text-align: left; white-space: nowrap; }
     "met": theme.STATUS_COLORS["met"][0],
     "amber": theme.STATUS_COLORS["at_risk"][0],
     "red": theme.STATUS_COLORS["missed"][0],
-}
+} + theme.SVG_CSS  # already formatted (it has % signs of its own)

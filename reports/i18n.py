@@ -102,6 +102,86 @@ LABELS: dict[str, dict[str, str]] = {
         "zh": "得分 = Σ 权重 × min(达成率, 封顶值) / Σ 权重（进行中的期间使用至今达成率）",
     },
     "unweighted": {"en": "not weighted", "zh": "未计权重"},
+    "charts_missing": {
+        "en": "The charts need plotly.min.js, which is written beside the reports in this folder.",
+        "zh": "图表需要与报告位于同一文件夹中的 plotly.min.js 文件。",
+    },
+    "needs_attention": {"en": "Needs attention", "zh": "需要关注"},
+    "needs_attention_note": {
+        "en": "Off track, at risk, missed, target rejected or missing, and unverified values — ranked by the KPI's "
+              "weight in the unit × severity.",
+        "zh": "进度落后、有风险、未达成、目标被拒绝或缺失、以及未验证的数值——按该指标在单元中的权重 × 严重程度排序。",
+    },
+    "nothing_needs_attention": {
+        "en": "Nothing needs attention: every KPI with a target is on track and verified.",
+        "zh": "无需关注：所有有目标的指标进度正常且已验证。",
+    },
+    "show_all": {"en": "Show all ({n})", "zh": "显示全部（{n}）"},
+    "and_more": {"en": "… and {n} more in the units' sections below.", "zh": "……另有 {n} 项，见下方各单元。"},
+    "st_target_rejected": {"en": "Target rejected", "zh": "目标被拒绝"},
+    "st_target_missing": {"en": "Target missing", "zh": "缺少目标"},
+    "st_no_data": {"en": "No data", "zh": "无数据"},
+    "no_data_value": {"en": "no data", "zh": "无数据"},
+    "st_partial": {"en": "Partial data", "zh": "数据不完整"},
+    "partial_note": {
+        "en": "Partial data: this KPI's inputs start inside the period, so it is not judged.",
+        "zh": "数据不完整：此指标的数据起始于该期间之内，因此不作判定。",
+    },
+    "st_no_data_partial": {"en": "No data / partial", "zh": "无数据 / 数据不完整"},
+    "verified_note": {"en": "Verified with a note: {note}", "zh": "已验证（附说明）：{note}"},
+    "no_data_note": {
+        "en": "No data: the period lies before this KPI's data start (not a zero).",
+        "zh": "无数据：该期间早于此指标的数据起始日期（并非 0）。",
+    },
+    "target_rejected_why": {"en": "Target rejected: {note}", "zh": "目标被拒绝：{note}"},
+    "target_missing_why": {"en": "Target missing: {note}", "zh": "缺少目标：{note}"},
+    "unverified_why": {"en": "Unverified: {reason}", "zh": "未验证：{reason}"},
+    "unverified_tables": {"en": "source rows", "zh": "来源数据行"},
+    "why_to_date": {
+        "en": "{att} of the target phased to date (actual {actual}, expected by now {expected})",
+        "zh": "按进度分解目标的 {att}（实际 {actual}，至今应达 {expected}）",
+    },
+    "why_complete": {"en": "{att} of target {target} (actual {actual})", "zh": "目标 {target} 的 {att}（实际 {actual}）"},
+    "target_source": {"en": "Target source", "zh": "目标来源"},
+    "src_set": {"en": "plan", "zh": "计划"},
+    "src_allocated": {"en": "allocated", "zh": "分解"},
+    "src_catalog_rule": {"en": "catalog rule", "zh": "目录规则"},
+    "headline_to_date": {"en": "to date, vs the target phased to date", "zh": "至今，对比按进度分解的目标"},
+    "full_period": {"en": "Full period", "zh": "全期"},
+    "headline_note": {
+        "en": "For a running period the big number is the attainment to date, against the target phased to date "
+              "(the number the score uses); the full-period target, how much of it is reached and the forecast "
+              "stand beside it.",
+        "zh": "进行中的期间，大号数字为至今达成率（对比按进度分解的目标，与得分所用一致）；全期目标、已完成比例和预测列在旁边。",
+    },
+    "reached_so_far": {"en": "{pct} of it so far", "zh": "目前已完成 {pct}"},
+    "partial_period": {"en": "this month to date (partial)", "zh": "本月至今（未完整）"},
+    "trend_legend_note": {
+        "en": "Trend charts in the tiles: this year by month, last year, monthly target; the running month is "
+              "drawn hollow and dashed (to date, not a drop).",
+        "zh": "指标卡中的趋势图：今年各月、去年、月度目标；进行中的月份以空心点和虚线表示（至今数据，并非下滑）。",
+    },
+    "units_hint": {
+        "en": "Every unit's KPIs: click a unit to open it (the contents links open it too).",
+        "zh": "各单元的指标：点击单元展开（目录中的链接也会展开）。",
+    },
+    "issues_count": {"en": "{n} need attention", "zh": "{n} 项需关注"},
+    "headline": {"en": "The night at a glance", "zh": "今日概览"},
+    "open_report": {"en": "Open", "zh": "打开"},
+    "anomalies_today": {"en": "Anomalies today", "zh": "今日异常"},
+    "desc_attainment": {
+        "en": "Where every unit stands on its KPIs in the running month, quarter and year.",
+        "zh": "各单元在本月、本季度和本年度的指标进展。",
+    },
+    "desc_review": {
+        "en": "Review of the closed period: misses with their gap attribution and check-ins.",
+        "zh": "已结束期间的复盘：未达成项、差距归因与负责人反馈。",
+    },
+    "desc_anomalies": {"en": "The day's unusual KPI values, by severity.", "zh": "当天的指标异常，按严重程度排列。"},
+    "desc_quality": {
+        "en": "Checks, quarantined rows, reconciliation and freshness of the sources.",
+        "zh": "数据检查、隔离行、对账与数据新鲜度。",
+    },
     # review report
     "summary": {"en": "Summary", "zh": "摘要"},
     "status_matrix": {"en": "Met / missed by KPI and unit", "zh": "各指标与单元达成情况"},

@@ -2,7 +2,8 @@
 
 Only SELECTs with `?` parameters; table and column names come from the lists below (validated).
 A mart or column that a warehouse does not have yet reads as empty / null, so the reports degrade
-instead of failing (e.g. `kpi_checkins`, `kpi_forecast` are optional)."""
+instead of failing (e.g. `kpi_checkins`, `kpi_forecast` are optional; the target source, target status,
+data status and unverified-reason columns of issue 12 are read when the warehouse has them)."""
 
 from __future__ import annotations
 
@@ -28,12 +29,15 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                         "target_rule_value", "catalog_file", "definition_hash", "version_reason", "measure_scale"),
     "kpi_weights": ("org_unit_id", "kpi_id", "weight", "source", "plan_version", "valid_from", "valid_to"),
     "kpi_targets": ("kpi_id", "org_unit_id", "grain", "period_start", "period_end", "target_value", "target_low",
-                    "target_high", "source", "plan_version"),
+                    "target_high", "source", "plan_version", "target_status", "target_note", "plan_file"),
     "kpi_actuals": ("kpi_id", "org_unit_id", "grain", "period_start", "period_end", "actual_value", "numerator",
-                    "denominator", "kpi_version", "is_complete", "days_elapsed", "days_in_period", "is_verified"),
+                    "denominator", "kpi_version", "is_complete", "days_elapsed", "days_in_period", "is_verified",
+                    "data_status", "unverified_reason", "unverified_tables", "verification_note"),
     "kpi_attainment": ("kpi_id", "org_unit_id", "grain", "period_start", "period_end", "actual_value",
                        "target_value", "target_low", "target_high", "expected_to_date", "attainment",
-                       "attainment_to_date", "status", "is_complete", "kpi_version", "is_verified"),
+                       "attainment_to_date", "status", "is_complete", "kpi_version", "is_verified",
+                       "target_source", "target_status", "target_note", "plan_version", "plan_file", "data_status",
+                       "unverified_reason", "unverified_tables", "verification_note"),
     "kpi_scorecard": ("org_unit_id", "parent_org_unit_id", "grain", "period_start", "score", "kpi_count",
                       "weight_total", "rank_among_siblings", "is_complete"),
     "kpi_actuals_by_dimension": ("kpi_id", "org_unit_id", "grain", "period_start", "dimension", "dimension_value",

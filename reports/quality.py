@@ -20,7 +20,7 @@ import pandas as pd
 
 from reports import charts, marts, theme
 from reports.formatting import format_number, is_missing
-from reports.html import Col, Html, Page, esc, safe_stem, tag, write_page
+from reports.html import Col, Html, Page, anchor_id, esc, safe_stem, tag, write_page
 from reports.i18n import I18n
 
 QUARANTINE_COLUMNS = ("source", "table", "rule", "field", "rows", "example_value", "example_reason",
@@ -169,17 +169,7 @@ def build_quality_report(inputs: QualityInputs, out_dir: Path, *, run_date: date
     lint = _records(inputs.lint_findings)
     quarantine = _records(inputs.quarantine_summary)
 
-    n_passed = sum(1 for c in checks if c.get("status") == "passed")
-    n_failed = sum(1 for c in checks if c.get("status") == "failed")
-    stats = [
-        (t("checks_passed"), str(n_passed)),
-        (t("checks_failed"), str(n_failed)),
-        (t("rows_quarantined_total"), format_number(sum(_int(q.get("rows")) for q in quarantine))),
-        (t("unbalanced"), str(sum(1 for r in recon if not r["balanced"]))),
-        (t("rejected"), str(sum(_int(r.get("rejected")) for r in recon))),
-        (t("stale_sources"), str(sum(1 for f in fresh if str(f.get("status")) not in ("ok", "fresh", "passed")))),
-        (t("lint_errors"), str(sum(1 for f in lint if str(f.get("severity")) == "error"))),
-    ]
+    stats = quality_stats(inputs, t)
     page.add(tag("section", tag("h2", t("summary")),
                  tag("div", *[tag("div", tag("div", v, class_="v"), tag("div", k, class_="l"), class_="stat")
                               for k, v in stats], class_="kpis-row"), id="summary"))
@@ -192,6 +182,24 @@ def build_quality_report(inputs: QualityInputs, out_dir: Path, *, run_date: date
         ("summary", t("summary")), ("checks", t("checks_by_layer")), ("quarantine", t("quarantine")),
         ("reconciliation", t("reconciliation")), ("freshness", t("freshness")), ("lint", t("lint")))])
     return write_page(page, Path(out_dir))
+
+
+def quality_stats(inputs: QualityInputs, t: I18n) -> list[tuple[str, str]]:
+    """The summary figures (label, value) of the quality report (also shown on the index page)."""
+    checks = _records(inputs.check_results)
+    recon = _reconciliation(inputs.load_log)
+    fresh = _records(inputs.freshness)
+    lint = _records(inputs.lint_findings)
+    quarantine = _records(inputs.quarantine_summary)
+    return [
+        (t("checks_passed"), str(sum(1 for c in checks if c.get("status") == "passed"))),
+        (t("checks_failed"), str(sum(1 for c in checks if c.get("status") == "failed"))),
+        (t("rows_quarantined_total"), format_number(sum(_int(q.get("rows")) for q in quarantine))),
+        (t("unbalanced"), str(sum(1 for r in recon if not r["balanced"]))),
+        (t("rejected"), str(sum(_int(r.get("rejected")) for r in recon))),
+        (t("stale_sources"), str(sum(1 for f in fresh if str(f.get("status")) not in ("ok", "fresh", "passed")))),
+        (t("lint_errors"), str(sum(1 for f in lint if str(f.get("severity")) == "error"))),
+    ]
 
 
 def _status_chip(t: I18n, status: Any) -> Html:
@@ -227,9 +235,9 @@ def _checks_section(t: I18n, page: Page, checks: list[dict[str, Any]]) -> Html:
     failing.sort(key=lambda c: (c.get("status") != "failed", not bool(c.get("blocking")), str(c.get("layer"))))
     fcols = [Col("status", t("status"), lambda r: _status_chip(t, r.get("status"))),
              Col("layer", t("layer"), lambda r: t.layer(r.get("layer"))),
-             Col("asset", t("asset")), Col("check_name", t("check")),
+             Col("asset", t("asset"), wrap=True), Col("check_name", t("check"), wrap=True),
              Col("blocking", t("blocking"), lambda r: t.yes_no(r.get("blocking"))),
-             Col("message", t("message")), Col("failing_rows", t("failing_rows"), num=True)]
+             Col("message", t("message"), wrap=True), Col("failing_rows", t("failing_rows"), num=True)]
     parts.append(tag("h3", t("failed_checks")))
     parts.append(page.table("failed_checks", failing, fcols) if failing else tag("p", t("no_data"), class_="empty"))
     if not failing:
@@ -245,10 +253,11 @@ def _quarantine_section(t: I18n, page: Page, quarantine: list[dict[str, Any]]) -
         fig = charts.stacked_bars(labels, [(t("rows"), [_int(q.get("rows")) for q in ordered], theme.BAD)],
                                   title=t("quarantine"))
         parts.append(page.figure(fig, height=max(200, 70 + 30 * len(ordered))))
-    cols = [Col("source", t("source")), Col("table", t("table")), Col("rule", t("rule")), Col("field", t("field")),
+    cols = [Col("source", t("source")), Col("table", t("table")), Col("rule", t("rule"), wrap=True),
+            Col("field", t("field"), wrap=True),
             Col("rows", t("rows"), num=True), Col("example_value", t("example_value"),
-                                                  lambda r: tag("code", esc(r.get("example_value") or ""))),
-            Col("example_reason", t("example_reason")), Col("last_partition", t("latest_partition"))]
+                                                  lambda r: tag("code", esc(r.get("example_value") or "")), wrap=True),
+            Col("example_reason", t("example_reason"), wrap=True), Col("last_partition", t("latest_partition"))]
     parts.append(page.table("quarantine", quarantine, cols))
     return tag("section", *parts, id="quarantine")
 
@@ -289,9 +298,11 @@ def _reconciliation_section(t: I18n, page: Page, recon: list[dict[str, Any]], at
              Col("status", t("status"), lambda r: t.load_status(r.get("status"))),
              Col("rows_read", t("rows_read"), num=True),
              Col("rows_loaded", t("rows_loaded"), num=True), Col("rows_quarantined", t("rows_quarantined"), num=True),
-             Col("message", t("message"))]
+             Col("message", t("message"), wrap=True)]
     shown = attention[:500]
-    return tag("section", tag("h2", t("reconciliation")), page.table("reconciliation", recon, cols),
+    # one anchor per source table (`#src-<source>-<table>`): the reports link unverified values here
+    row_id = lambda r: anchor_id("src", r["source"], r["table"])  # noqa: E731
+    return tag("section", tag("h2", t("reconciliation")), page.table("reconciliation", recon, cols, row_id=row_id),
                tag("h3", t("attention")),
                page.table("attention", shown, acols) if shown else tag("p", t("no_data"), class_="empty"),
                id="reconciliation")
@@ -310,5 +321,5 @@ def _lint_section(t: I18n, page: Page, lint: list[dict[str, Any]]) -> Html:
     order = {"error": 0, "warning": 1, "warn": 1, "info": 2}
     lint = sorted(lint, key=lambda f: (order.get(str(f.get("severity")), 3), str(f.get("kpi_id")), str(f.get("rule"))))
     cols = [Col("severity", t("severity"), lambda r: _status_chip(t, r.get("severity"))), Col("kpi_id", t("kpi_id")),
-            Col("field", t("field")), Col("rule", t("rule")), Col("message", t("message"))]
+            Col("field", t("field")), Col("rule", t("rule"), wrap=True), Col("message", t("message"), wrap=True)]
     return tag("section", tag("h2", t("lint")), page.table("lint", lint, cols), id="lint")

@@ -18,8 +18,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from reports import attention, charts, marts, svg, theme
 from reports import attribution as attr
-from reports import charts, marts, svg, theme
 from reports.context import Context, esc_text, load_context, status_chip
 from reports.formatting import format_pct, format_pct_delta, is_missing, to_float
 from reports.html import Col, Html, Page, anchor_id, esc, safe_stem, tag, write_page
@@ -242,6 +242,12 @@ def _matrix(ctx: Context, data: _Data, page: Page) -> Html:
             if row is None:
                 cells.append(tag("td", ""))
                 continue
+            if not attention.has_data(row):
+                cells.append(tag("td", t("no_data_value"), class_="st-none", title=t("no_data_note")))
+                export.append({"org_unit_id": unit, "org_unit": ctx.unit_name(unit), "kpi_id": kpi,
+                               "kpi": ctx.kpi_name(kpi), "status": None, "is_verified": _verified(row),
+                               "attainment": None})
+                continue
             verified = _verified(row)
             cls = theme.status_class(row.get("status"), verified)
             colour, bg = theme.STATUS_COLORS[cls]
@@ -255,7 +261,7 @@ def _matrix(ctx: Context, data: _Data, page: Page) -> Html:
     page.export("status_matrix", pd.DataFrame(export), MATRIX_COLUMNS)
     if not body or not kpis:
         return tag("p", t("no_data"), class_="empty")
-    return Html('<div class="table-wrap"><table class="data matrix">') + tag("thead", tag("tr", *head)) + \
+    return Html('<div class="table-wrap" data-scroll="x"><table class="data matrix">') + tag("thead", tag("tr", *head)) + \
         tag("tbody", *body) + Html("</table></div>")
 
 
@@ -295,9 +301,9 @@ def _period_changes(ctx: Context, data: _Data, page: Page) -> Html:
                                      "before": ctx.free_text(old), "after": ctx.free_text(new)})
     def_cols = [Col("kpi", t("kpi"), lambda r: ctx.kpi_title(r["kpi_id"])),
                 Col("version_after", t("version"), lambda r: f"v{r['version_before']} → v{r['version_after']}"),
-                Col("valid_from", t("valid_from")), Col("reason", t("reason")), Col("field", t("field")),
-                Col("before", t("before")),
-                Col("after", t("after"))]
+                Col("valid_from", t("valid_from")), Col("reason", t("reason"), wrap=True), Col("field", t("field")),
+                Col("before", t("before"), wrap=True),
+                Col("after", t("after"), wrap=True)]
     target_rows = []
     for (unit, kpi), rows in sorted(data.targets.items()):
         plans = sorted({str(r.get("plan_version")) for r in rows if not is_missing(r.get("plan_version"))})
@@ -469,21 +475,51 @@ def _unit_section(ctx: Context, data: _Data, page: Page, unit: str, attribution_
                      "target_low": to_float(row.get("target_low")), "target_high": to_float(row.get("target_high")),
                      "attainment": a_now, "status": row.get("status") if _verified(row) else None,
                      "is_verified": _verified(row), "attainment_before": a_prev,
+                     "data_status": row.get("data_status"), "target_status": attention.target_state(row),
+                     "target_note": ctx.free_text(row.get("target_note")) or None,
+                     "unverified_reason": ctx.free_text(row.get("unverified_reason")) or None,
                      "attainment_change": a_now - a_prev if a_now is not None and a_prev is not None else None,
                      "checkins": " | ".join(f"{ctx.author(c.get('author'))}: {ctx.free_text(c.get('comment'))}"
                                             for c in data.checkins.get((unit, kpi), []))})
 
-    def target_cell(r: dict[str, Any]) -> str:
+    def target_cell(r: dict[str, Any]) -> Html:
+        row = data.att[(unit, r["kpi_id"])]
+        state = attention.target_state(row)
+        if state in ("rejected", "missing"):  # never a number: say so, and why
+            key = "target_rejected_why" if state == "rejected" else "target_missing_why"
+            return tag("span", t(f"st_target_{state}"), class_="chip st-missed" if state == "rejected" else "chip st-none",
+                       title=t(key).format(note=ctx.free_text(row.get("target_note")) or "—"))
         if r["target_low"] is not None and r["target_high"] is not None:
-            return f"{ctx.fmt(r['kpi_id'], r['target_low'])} – {ctx.fmt(r['kpi_id'], r['target_high'])}"
-        return ctx.fmt(r["kpi_id"], r["target_value"])
+            text = f"{ctx.fmt(r['kpi_id'], r['target_low'])} – {ctx.fmt(r['kpi_id'], r['target_high'])}"
+        else:
+            text = ctx.fmt(r["kpi_id"], r["target_value"])
+        labels = {"set": t("src_set"), "allocated": t("src_allocated"), "catalog_rule": t("src_catalog_rule")}
+        source = ctx.free_text(attention.target_source_text(row, labels))
+        return tag("span", text, title=f"{t('target_source')}: {source}" if source else None)
+
+    def actual_cell(r: dict[str, Any]) -> str:
+        row = data.att[(unit, r["kpi_id"])]
+        return ctx.fmt(r["kpi_id"], r["actual_value"]) if attention.has_data(row) else t("no_data_value")
+
+    def status_cell(r: dict[str, Any]) -> Html:
+        row = data.att[(unit, r["kpi_id"])]
+        if not attention.has_data(row):
+            return tag("span", t("st_no_data"), class_="chip st-none", title=t("no_data_note"))
+        if attention.is_partial(row):
+            return tag("span", t("st_partial"), class_="chip st-none", title=t("partial_note"))
+        chip = status_chip(ctx, row.get("status"), r["is_verified"])
+        if not r["is_verified"] and not is_missing(row.get("unverified_reason")):
+            reason = ctx.free_text(row.get("unverified_reason"))
+            links = attention.table_links(row.get("unverified_tables"), ctx.lang, link=not ctx.scope.is_scoped)
+            return chip + tag("div", t("unverified_why").format(reason=reason), " ", links, class_="why")
+        return chip
 
     cols = [Col("kpi", t("kpi"), lambda r: tag("a", r["kpi"], href="#" + anchor_id("miss", unit, r["kpi_id"]))
                 if data.att[(unit, r["kpi_id"])].get("status") in MISS_STATUSES else esc(r["kpi"])),
-            Col("actual_value", t("actual"), lambda r: ctx.fmt(r["kpi_id"], r["actual_value"]), num=True),
+            Col("actual_value", t("actual"), actual_cell, num=True),
             Col("target_value", t("target"), target_cell, num=True),
             Col("attainment", t("attainment"), lambda r: format_pct(r["attainment"]), num=True),
-            Col("status", t("status"), lambda r: status_chip(ctx, data.att[(unit, r["kpi_id"])].get("status"), r["is_verified"])),
+            Col("status", t("status"), status_cell),
             Col("attainment_before", t("previous_period"), lambda r: format_pct(r["attainment_before"]), num=True),
             Col("attainment_change", t("change"), lambda r: format_pct_delta(r["attainment_change"]), num=True),
             Col("checkins", t("checkins"), lambda r: _checkin_cell(ctx, data.checkins.get((unit, r["kpi_id"]), [])))]

@@ -1,5 +1,5 @@
-"""Small inline SVG charts for the many little things (one per tile or per miss): bullet charts,
-trend lines and waterfalls. No JavaScript, cheap to build, and they print exactly as shown."""
+"""Small charts for the many little things (one per tile or per miss): bullet charts (CSS), trend
+lines and waterfalls (inline SVG). No JavaScript, cheap to build, and they print exactly as shown."""
 
 from __future__ import annotations
 
@@ -13,6 +13,16 @@ from reports.html import Html, esc
 
 def _num(v: float) -> str:
     return f"{v:.1f}".rstrip("0").rstrip(".") if not float(v).is_integer() else str(int(v))
+
+
+def _x(v: float) -> str:
+    """An `x` attribute, left out when it is 0 (the default)."""
+    return f' x="{_num(v)}"' if round(v, 1) else ""
+
+
+def _pt(a: float, b: float) -> str:
+    """A point of a small line chart: whole units are enough on a 300 × 78 canvas."""
+    return f"{round(a)},{round(b)}"
 
 
 def _ok(v: float | None) -> bool:
@@ -36,7 +46,14 @@ def bullet(
     """Actual (bar) against target (black tick) over the status bands. For a running period pass the
     target phased to date as `target` (the status compares with it) and the period's target as
     `full_target` (a dashed tick). Unverified values get grey bands: a status colour would claim a
-    judgement the data cannot back."""
+    judgement the data cannot back.
+
+    Not SVG: one `<div>` whose bands are a CSS gradient (`.bl` in `theme.SVG_CSS`; the class says the
+    colour order — `hi` red/amber/green, `lo` green/amber/red, `rg` red/amber/green/amber/red, `nt`
+    no target — and `u` makes them grey), with the bar and the ticks as three small children placed
+    in percent. About 140 bytes instead of 350 for the same picture: the attainment report has a
+    thousand of them. `width`/`height` are kept for callers; the chart takes its box's width."""
+    del width, height
     values = [v for v in (actual, target, low, high, full_target) if _ok(v)]
     if not values:
         return Html("")
@@ -44,52 +61,42 @@ def bullet(
     vmin = min(0.0, min(values) * 1.15)
     span = vmax - vmin or 1.0
 
-    def x(v: float) -> float:
-        return max(0.0, min(width, (v - vmin) / span * width))
+    def pos(v: float) -> float:
+        return max(0.0, min(100.0, (v - vmin) / span * 100))
 
-    bands: list[tuple[float, float, str]] = []
-    green, amber_c, red = theme.BAND_GREEN, theme.BAND_AMBER, theme.BAND_RED
-    if not verified:
-        green, amber_c, red = theme.BAND_GREY, theme.BAND_GREY_DARK, theme.BAND_GREY
+    stops: list[float] = []
     if direction == "target_range" and _ok(low) and _ok(high):
         assert low is not None and high is not None
         d = (1 - amber) * (high - low)
-        bands = [(vmin, low - d, red), (low - d, low, amber_c), (low, high, green), (high, high + d, amber_c),
-                 (high + d, vmax, red)]
+        kind, stops = "rg", [low - d, low, high, high + d]
     elif _ok(target) and target:
         assert target is not None
         if direction == "lower_is_better":
-            bands = [(vmin, target, green), (target, (2 - amber) * target, amber_c),
-                     ((2 - amber) * target, vmax, red)]
+            kind, stops = "lo", [target, (2 - amber) * target]
         else:
-            bands = [(vmin, amber * target, red), (amber * target, target, amber_c), (target, vmax, green)]
+            kind, stops = "hi", [amber * target, target]
     else:
-        bands = [(vmin, vmax, theme.BAND_GREY)]
-    out = [f'<svg class="mini bullet" viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
-           f"<title>{esc(title)}</title>"]
-    for a, b, colour in bands:
-        xa, xb = x(a), x(b)
-        if xb > xa:
-            out.append(f'<rect x="{_num(xa)}" y="0" width="{_num(xb - xa)}" height="{height}" fill="{colour}"/>')
+        kind = "nt"
+    style = ";".join(f"--b{i + 1}:{_pc(pos(v))}" for i, v in enumerate(stops))
+    attrs = f' class="bl {kind}{"" if verified else " u"}"' + (f' style="{style}"' if style else "")
+    attrs += f' role="img" aria-label="{esc(title)}"' if title else ' aria-hidden="true"'
+    out = [f"<div{attrs}>"]
     if _ok(actual):
         assert actual is not None
-        x0, x1 = x(max(vmin, 0.0)), x(actual)
-        lo, hi = min(x0, x1), max(x0, x1)
-        out.append(f'<rect x="{_num(lo)}" y="{_num(height * 0.32)}" width="{_num(max(hi - lo, 1))}" '
-                   f'height="{_num(height * 0.36)}" fill="{theme.TOTAL}"/>')
+        a0, a1 = sorted((pos(max(vmin, 0.0)), pos(actual)))
+        out.append(f'<b style="left:{_pc(a0)};width:{_pc(max(a1 - a0, 0.4))}"></b>')
     if _ok(full_target):
         assert full_target is not None
-        xe = x(full_target)
-        out.append(f'<line x1="{_num(xe)}" x2="{_num(xe)}" y1="1" y2="{height - 1}" stroke="{theme.INK}" '
-                   'stroke-width="1.5" stroke-dasharray="3 2"/>')
-    for tv in (target,) if direction != "target_range" else ():
-        if _ok(tv):
-            assert tv is not None
-            xt = x(tv)
-            out.append(f'<line x1="{_num(xt)}" x2="{_num(xt)}" y1="3" y2="{height - 3}" stroke="#000" '
-                       'stroke-width="2.5"/>')
-    out.append("</svg>")
+        out.append(f'<s style="left:{_pc(pos(full_target))}"></s>')
+    if direction != "target_range" and _ok(target):
+        assert target is not None
+        out.append(f'<i style="left:{_pc(pos(target))}"></i>')
+    out.append("</div>")
     return Html("".join(out))
+
+
+def _pc(v: float) -> str:
+    return f"{_num(round(v, 1))}%"
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,10 @@ class Line:
     dash: str | None = None
     width: float = 1.8
     label: str = ""
+    #: the last value is a period still running (to date): drawn hollow, joined by a dashed segment
+    partial_last: bool = False
+    #: a CSS class (`theme.SVG_CSS`) that styles the line instead of the attributes above
+    cls: str | None = None
 
 
 def trend(
@@ -132,16 +143,12 @@ def trend(
     def py(v: float) -> float:
         return top + ih * (1 - (v - lo) / (hi - lo))
 
-    out = [f'<svg class="mini trend" viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
-           f"<title>{esc(title)}</title>",
-           f'<line x1="{left}" x2="{width - right}" y1="{_num(top + ih)}" y2="{_num(top + ih)}" stroke="{theme.GRID}"/>',
-           f'<text x="{left - 3}" y="{_num(top + 8)}" font-size="9" text-anchor="end" fill="{theme.MUTED}">'
-           f"{esc(fmt(hi - pad))}</text>",
-           f'<text x="{left - 3}" y="{_num(top + ih)}" font-size="9" text-anchor="end" fill="{theme.MUTED}">'
-           f"{esc(fmt(lo + pad))}</text>",
-           f'<text x="{left}" y="{height - 2}" font-size="9" fill="{theme.MUTED}">{esc(x_labels[0])}</text>',
-           f'<text x="{width - right}" y="{height - 2}" font-size="9" text-anchor="end" fill="{theme.MUTED}">'
-           f"{esc(x_labels[-1])}</text>"]
+    out = [f'<svg class="mini trend" viewBox="0 0 {width} {height}" role="img"><title>{esc(title)}</title>',
+           f'<line x1="{left}" x2="{width - right}" y1="{_num(top + ih)}" y2="{_num(top + ih)}" class="base"/>',
+           f'<text x="{left - 3}" y="{_num(top + 8)}" class="ax e">{esc(fmt(hi - pad))}</text>',
+           f'<text x="{left - 3}" y="{_num(top + ih)}" class="ax e">{esc(fmt(lo + pad))}</text>',
+           f'<text x="{left}" y="{height - 2}" class="ax">{esc(x_labels[0])}</text>',
+           f'<text x="{width - right}" y="{height - 2}" class="ax e">{esc(x_labels[-1])}</text>']
     if band:
         lows, highs = band
         pts_hi = [(px(i), py(v)) for i, v in enumerate(highs) if _ok(v)]
@@ -152,24 +159,42 @@ def trend(
     for line in lines:
         segment: list[str] = []
         segments: list[list[str]] = []
-        for i, v in enumerate(line.values):
+        values = list(line.values)
+        partial: tuple[str, str] | None = None
+        if line.partial_last:
+            last = max((i for i, v in enumerate(values) if _ok(v)), default=None)
+            if last is not None:
+                prev = last - 1 if last > 0 and _ok(values[last - 1]) else None
+                end = _pt(px(last), py(values[last]))  # type: ignore[arg-type]
+                start = _pt(px(prev), py(values[prev])) if prev is not None else ""  # type: ignore[arg-type]
+                partial = (start, end)
+                values[last] = None
+        for i, v in enumerate(values):
             if _ok(v):
                 assert v is not None
-                segment.append(f"{_num(px(i))},{_num(py(v))}")
+                segment.append(_pt(px(i), py(v)))
             elif segment:
                 segments.append(segment)
                 segment = []
         if segment:
             segments.append(segment)
         dash = f' stroke-dasharray="{line.dash}"' if line.dash else ""
+        style = f' class="{line.cls}"' if line.cls else f' stroke="{line.colour}" stroke-width="{line.width}"{dash}'
+        partial_style = (f' class="{line.cls} pt"' if line.cls else
+                         f' stroke="{line.colour}" stroke-width="{line.width}" stroke-dasharray="3 2"')
         for seg in segments:
             if len(seg) == 1:
                 cx, cy = seg[0].split(",")
                 out.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{line.colour}"/>')
             else:
-                out.append(f'<polyline points="{" ".join(seg)}" fill="none" stroke="{line.colour}" '
-                           f'stroke-width="{line.width}"{dash}/>')
-        if segments and not line.dash:
+                out.append(f'<polyline points="{" ".join(seg)}"{style}/>')
+        if partial is not None:
+            start, end = partial
+            if start:
+                out.append(f'<polyline points="{start} {end}"{partial_style}/>')
+            cx, cy = end.split(",")
+            out.append(f'<circle cx="{cx}" cy="{cy}" r="2.6" fill="#fff" stroke="{line.colour}" stroke-width="1.4"/>')
+        elif segments and not line.dash:
             cx, cy = segments[-1][-1].split(",")
             out.append(f'<circle cx="{cx}" cy="{cy}" r="2.4" fill="{line.colour}"/>')
     out.append("</svg>")
@@ -214,8 +239,7 @@ def waterfall(
         return label_w + (v - lo) / (hi - lo) * bar_w
 
     height = top * 2 + row_h * len(steps)
-    out = [f'<svg class="mini waterfall" viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
-           f"<title>{esc(title)}</title>"]
+    out = [f'<svg class="mini waterfall" viewBox="0 0 {width} {height}" role="img"><title>{esc(title)}</title>']
     zero = x(0.0)
     out.append(f'<line x1="{_num(zero)}" x2="{_num(zero)}" y1="0" y2="{height}" stroke="#9aa5b1"/>')
     prev_end: float | None = None

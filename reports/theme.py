@@ -41,6 +41,31 @@ SEVERITY_COLORS = {"critical": "#8e0000", "high": "#c62828", "medium": "#d98200"
 _STOPS = ((0.0, (198, 40, 40)), (0.25, (232, 160, 32)), (0.5, (176, 214, 120)), (1.0, (27, 127, 59)))
 
 
+#: the CSS of the inline SVG charts (reports.svg), included once per page
+SVG_CSS = (
+    # bullets (reports.svg.bullet): bands from a gradient over --b1 … --b4, bar <b>, target <i>,
+    # full-period target <s> (dashed); `.u` (unverified) greys the bands
+    ".bl { position: relative; height: 22px; margin: 2px 0; --g: %(g)s; --a: %(a)s; --r: %(r)s; "
+    "background: linear-gradient(90deg, var(--c1) 0 var(--b1), var(--c2) var(--b1) var(--b2), "
+    "var(--c3) var(--b2) var(--b3, 100%%), var(--c4, var(--c3)) var(--b3, 100%%) var(--b4, 100%%), "
+    "var(--c5, var(--c3)) var(--b4, 100%%)); }\n"
+    ".bl.hi { --c1: var(--r); --c2: var(--a); --c3: var(--g); } "
+    ".bl.lo { --c1: var(--g); --c2: var(--a); --c3: var(--r); } "
+    ".bl.rg { --c1: var(--r); --c2: var(--a); --c3: var(--g); --c4: var(--a); --c5: var(--r); } "
+    ".bl.nt { background: %(x)s; } .bl.u { --g: %(x)s; --r: %(x)s; --a: %(xd)s; }\n"
+    ".bl b, .bl i, .bl s { position: absolute; display: block; } "
+    ".bl b { top: 32%%; height: 36%%; background: %(total)s; } "
+    ".bl i { top: 12%%; height: 76%%; width: 2.5px; margin-left: -1px; background: #000; } "
+    ".bl s { top: 4%%; height: 92%%; width: 0; margin-left: -1px; border-left: 1.5px dashed %(ink)s; }\n"
+    f"svg.trend .ax {{ font-size: 9px; fill: {MUTED}; }} svg.trend .e {{ text-anchor: end; }} "
+    f"svg.trend .base {{ stroke: {GRID}; }} svg.trend polyline {{ fill: none; }}\n"
+    f"svg.trend .ty {{ stroke: {ACCENT}; stroke-width: 1.8; }} "
+    "svg.trend .ly { stroke: #9aa5b1; stroke-width: 1.4; stroke-dasharray: 4 3; } "
+    "svg.trend .tg { stroke: #000; stroke-width: 1.6; stroke-dasharray: 1 3; } "
+    "svg.trend .pt { stroke-dasharray: 3 2; }\n"
+) % {"g": BAND_GREEN, "a": BAND_AMBER, "r": BAND_RED, "x": BAND_GREY, "xd": BAND_GREY_DARK, "total": TOTAL, "ink": INK}
+
+
 def status_class(status: object, verified: bool = True) -> str:
     """The CSS class suffix of a status (never a plain status colour for unverified values)."""
     if not verified:

@@ -18,6 +18,7 @@ import numpy as np
 
 from .anomalies import plan_anomalies
 from .business_calendar import Calendar, default_holidays_path, load_holidays
+from .checkins import generate_checkins
 from .common import DAY, HOUR, Clock, DemoConfigError, atomic_write_bytes, sha256_file
 from .company import DEFAULT_END, DEFAULT_START
 from .defects import DefectLog
@@ -164,6 +165,10 @@ def _generate(data_dir: Path, *, seed: int, scale: float, start: date, end: date
         row_counts["finance.plan_info"] = len(fin)
         _record(files, data_dir, fin)
         say(f"finance: {', '.join(Path(f).name for f in fin)}")
+
+        ck = generate_checkins(cal, seed, timezone, hr.tables, landing / "checkins", Path("landing/checkins"))
+        row_counts["checkins.comments"] = sum(ck.values())
+        _record(files, data_dir, ck)
     except BaseException:
         if parallel:
             erp_job.cancel()

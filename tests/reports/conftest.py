@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,9 @@ from reports.html import plotly_js
 from tests.fixtures.synthetic_marts import AS_OF, build_synthetic_marts, write_synthetic_quarantine
 
 SCOPED = "DEP-SALES-EAST"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run"]
 LINT = [
     {"kpi_id": "grow_things", "field": "description", "rule": "specific", "severity": "error",
      "message": "only a vague verb: <b>improve</b> 提升"},
@@ -76,3 +80,21 @@ def page_text(path: Path) -> str:
 def tables_of(path: Path) -> list[Path]:
     """The CSV files written beside a report."""
     return sorted(path.parent.glob(f"{path.stem}__*.csv"))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """One headless Chromium (Debian's, through Playwright) for every browser test of the session."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+                                     args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(request: pytest.FixtureRequest) -> Path:
+    out = request.config.rootpath / "tests" / "_artifacts" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    return out

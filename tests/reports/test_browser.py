@@ -5,16 +5,11 @@ Full-page screenshots go to tests/_artifacts/screenshots/ (gitignored)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import Built
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
+from .conftest import CHROMIUM, Built
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,25 +17,9 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                                     args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def screenshots(request: pytest.FixtureRequest) -> Path:
-    out = request.config.rootpath / "tests" / "_artifacts" / "screenshots"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _open(browser, path: Path, *, media: str = "screen"):  # noqa: ANN001, ANN202 - playwright objects
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+def open_report(browser, path: Path, *, media: str = "screen", width: int = 1400):  # noqa: ANN001, ANN201
+    """Open a report from its folder (file://), render every chart; return (page, problems seen)."""
+    page = browser.new_page(viewport={"width": width, "height": 1000})
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
@@ -77,7 +56,7 @@ def _reports(built: Built) -> list[Path]:
 def test_every_report_renders_in_chromium(built: Built, browser, screenshots: Path):  # noqa: ANN001
     checked = 0
     for path in _reports(built):
-        page, problems = _open(browser, path)
+        page, problems = open_report(browser, path)
         try:
             state = page.evaluate("() => ({total: kpiCharts.total, rendered: kpiCharts.rendered, failed: kpiCharts.failed})")
             assert state["failed"] == 0 and state["rendered"] == state["total"], (path.name, state)
@@ -86,7 +65,7 @@ def test_every_report_renders_in_chromium(built: Built, browser, screenshots: Pa
             assert drawn == state["total"] and plots >= state["total"], (path.name, drawn, plots)
             if not path.stem.startswith("index"):
                 assert state["total"] > 0, f"{path.name} has no chart"
-            # only our three scripts: figure data, plotly.js, the renderer — nothing injected
+            # only our three scripts: figure data, the shared plotly.min.js, the renderer — nothing injected
             scripts = page.evaluate("() => document.querySelectorAll('script').length")
             assert scripts == (3 if state["total"] else 2), (path.name, scripts)
             assert not problems, (path.name, problems)
@@ -99,7 +78,7 @@ def test_every_report_renders_in_chromium(built: Built, browser, screenshots: Pa
 
 def test_injected_markup_shows_as_text(built: Built, browser):  # noqa: ANN001
     attainment = next(p for p in built.company_en if p.stem == "attainment")
-    page, problems = _open(browser, attainment)
+    page, problems = open_report(browser, attainment)
     try:
         title = page.inner_text("#u-ACME-k-new_contracts h4")
         assert title == "<script>alert(1)</script>"
@@ -110,7 +89,7 @@ def test_injected_markup_shows_as_text(built: Built, browser):  # noqa: ANN001
     finally:
         page.close()
     zh = next(p for p in built.company_zh if p.stem == "attainment_zh")
-    page, problems = _open(browser, zh)
+    page, problems = open_report(browser, zh)
     try:
         assert page.inner_text("#u-ACME-k-new_contracts h4") == "<img src=x onerror=alert(2)>新签合同"
         assert page.evaluate("() => document.querySelectorAll('main img').length") == 0
@@ -121,7 +100,7 @@ def test_injected_markup_shows_as_text(built: Built, browser):  # noqa: ANN001
 
 def test_print_layout(built: Built, browser, screenshots: Path):  # noqa: ANN001
     review = next(p for p in built.company_en if p.stem.startswith("review_month"))
-    page, problems = _open(browser, review, media="print")
+    page, problems = open_report(browser, review, media="print")
     try:
         assert page.evaluate("() => getComputedStyle(document.querySelector('nav.toc')).display") == "none"
         page.screenshot(path=str(screenshots / f"{review.stem}__print.png"), full_page=True)

@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 import pytest
 
 import reports
-from reports.formatting import format_value
-from reports.html import plotly_js
+from reports.formatting import format_pct, format_value
+from reports.html import PLOTLY_FILE, plotly_js
 from reports.i18n import LABELS
 from reports.periods import running_periods
 from tests.fixtures.synthetic_marts import AS_OF, XSS
@@ -56,6 +56,28 @@ def test_build_all_writes_every_report_and_an_index(built: Built):
         assert f'href="{p.name}"' in index
 
 
+def test_the_index_shows_the_nights_headline(built: Built, marts_con: duckdb.DuckDBPyConnection):
+    text = page_text(by_kind(built.company_en)["index"])
+    scores = dict(marts_con.execute(
+        "select grain, score from marts.kpi_scorecard where org_unit_id = 'ACME' and "
+        "((grain = 'month' and period_start = ?) or (grain = 'quarter' and period_start = ?) "
+        "or (grain = 'year' and period_start = ?))", list(running_periods(AS_OF).values())).fetchall())
+    for grain, label in (("month", "Month · Oct 2025"), ("quarter", "Quarter · 2025 Q4"), ("year", "Year · 2025")):
+        assert f'<div class="v">{format_pct(scores[grain])}</div><div class="l">Score · ACME · {label}</div>' in text
+    # what needs attention first, linked into the attainment report
+    attention = pd.read_csv(built.out_dir / "attainment__attention.csv")
+    assert f'<a href="attainment.html#attention">Needs attention</a> <span class="sub">({attention["rank"].max()})' in text
+    first = re.search(r'<ol class="attention-list"><li>(.*?)</li>', text, re.S).group(1)
+    assert 'href="attainment.html#u-DIV-SALES-k-net_revenue"' in first and "Target rejected" in first
+    # the day's anomalies by severity and the data-quality problems
+    assert '<span class="chip sev-critical">Critical 1</span>' in text and '<span class="chip sev-high">High 2</span>' in text
+    assert '<div class="stat problem"><div class="v">2</div><div class="l">Checks failed</div></div>' in text
+    zh = page_text(by_kind(built.company_zh)["index"])
+    assert "今日概览" in zh and "需要关注" in zh and 'href="attainment_zh.html#u-DIV-SALES-k-net_revenue"' in zh
+    scoped = page_text(by_kind(built.scoped_en)["index"])
+    assert "Score · DEP-SALES-EAST" in scoped and "quality" not in scoped.split("<main")[1]
+
+
 def test_each_table_is_written_as_csv_and_parquet_beside_the_html(built: Built):
     for path in built.all:
         if path.stem.startswith("index"):
@@ -83,16 +105,29 @@ def test_rebuilding_is_byte_identical(built: Built, marts_con: duckdb.DuckDBPyCo
 # --- self-contained ---------------------------------------------------------------------------
 
 
-def test_plotly_js_is_embedded_once_and_nothing_is_loaded_from_the_network(built: Built):
+def test_one_shared_plotly_bundle_beside_the_reports_and_nothing_from_the_network(built: Built):
+    # one plotly.min.js per report folder, referenced by relative path (the night's reports share it)
+    bundle = built.out_dir / PLOTLY_FILE
+    assert bundle.read_text(encoding="utf-8") == plotly_js()
     signature = plotly_js()[:300]
     for path in built.all:
         text = path.read_text(encoding="utf-8")
         has_figures = bool(figures_of(path))
-        assert text.count(signature) == (1 if has_figures else 0), path.name
-        ours = page_text(path)
-        assert not re.search(r"<script[^>]+src=", ours), path.name
-        assert not re.search(r'(href|src)="(https?:)?//', ours), path.name
-        assert "@import" not in ours and "url(http" not in ours
+        assert signature not in text, f"{path.name} embeds plotly.js"
+        assert re.findall(r"<script[^>]+src=\"([^\"]*)\"", text) == ([PLOTLY_FILE] if has_figures else []), path.name
+        assert not re.search(r'(href|src)="(https?:)?//', text), path.name
+        assert "@import" not in text and "url(http" not in text
+    assert len(list(built.out_dir.glob("*.js"))) == 1
+
+
+def test_the_attainment_report_is_light_and_keeps_everything_reachable(built: Built):
+    path = by_kind(built.company_en)["attainment"]
+    text = path.read_text(encoding="utf-8")
+    # every unit has its section and a contents link to it; only the root's section is open
+    for uid in ("ACME", "DIV-SALES", "DEP-SALES-EAST", "TM-SE-1", "TM-SV-2"):
+        assert f'id="u-{uid}"' in text and f'href="#u-{uid}"' in text
+    assert text.count('<details class="fold">') >= 12
+    assert '<section class="unit level-1" id="u-ACME"><h2>' in text
 
 
 def test_every_figure_is_a_valid_plotly_figure(built: Built):
@@ -258,10 +293,154 @@ def test_unverified_values_never_get_a_status_colour(built: Built):
     assert not re.search(r"chip st-(met|on_track|at_risk|missed|off_track)", first_period)
 
 
-def test_running_periods_show_pace(built: Built):
+def _tile(text: str, unit: str, kpi: str) -> str:
+    tile = re.search(rf'<article class="tile st-\w+" id="u-{unit}-k-{kpi}"[^>]*>(.*?)</article>', text, re.S)
+    assert tile, (unit, kpi)
+    return tile.group(1)
+
+
+def _period_blocks(tile: str) -> dict[str, str]:
+    """The tile's period blocks by grain (month, quarter, year)."""
+    blocks = tile.split('<div class="prow">')[1:]
+    out = {}
+    for block in blocks:
+        label = re.search(r'<span class="pl">(\w+) ·', block).group(1).lower()
+        out[label] = block
+    return out
+
+
+def _mart_row(con: duckdb.DuckDBPyConnection, unit: str, kpi: str, grain: str) -> dict:
+    start = running_periods(AS_OF)[grain]
+    frame = con.execute("select * from marts.kpi_attainment where org_unit_id = ? and kpi_id = ? and grain = ? "
+                        "and period_start = ?", [unit, kpi, grain, start]).df()
+    assert len(frame) == 1
+    return frame.iloc[0].to_dict()
+
+
+@pytest.mark.parametrize(("unit", "kpi"), [("TM-SE-1", "net_revenue"), ("DEP-SALES-EAST", "cogs")])
+def test_a_running_period_headline_is_attainment_to_date(built: Built, marts_con: duckdb.DuckDBPyConnection,
+                                                         unit: str, kpi: str):
+    """The headline is attainment to date against the phased target (the number the score uses), not
+    actual to date / full-period target — which for a lower-is-better KPI even reads inverted."""
     text = page_text(by_kind(built.company_en)["attainment"])
-    assert "Pace: Actual to date" in text and "Expected to date" in text
-    assert "Forecast" in text and "Chance of target" in text
+    tile = _tile(text, unit, kpi)
+    for grain in ("month", "quarter", "year"):
+        row = _mart_row(marts_con, unit, kpi, grain)
+        assert not row["is_complete"] and row["expected_to_date"] < row["target_value"]
+        block = _period_blocks(tile)[grain]
+        headline = re.search(r'<b class="big">([^<]*)</b>', block).group(1)
+        assert headline == format_pct(row["attainment_to_date"]), (grain, headline)
+        assert headline != format_pct(row["attainment"])
+        assert '<span class="lbl">Attainment to date</span>' in block
+        # the full-period target and how much of it is reached stand beside it, labelled
+        so_far = format_pct(row["actual_value"] / row["target_value"])
+        assert f"Full period: Target {format_value(row['target_value'], 'CNY')} · {so_far} of it so far" in block
+        assert f"Expected to date {format_value(row['expected_to_date'], 'CNY')}" in block
+    if kpi == "cogs":  # lower is better: the full-period ratio would read as far above 100 %
+        month = _mart_row(marts_con, unit, kpi, "month")
+        assert month["attainment"] > 1.2 and month["attainment_to_date"] < 1.2
+    csv = pd.read_csv(built.out_dir / "attainment__kpis.csv")
+    mine = csv[(csv["org_unit_id"] == unit) & (csv["kpi_id"] == kpi)].set_index("grain")
+    for grain in ("month", "quarter", "year"):
+        assert mine.loc[grain, "headline_attainment"] == pytest.approx(
+            _mart_row(marts_con, unit, kpi, grain)["attainment_to_date"])
+
+
+def test_running_periods_show_the_forecast_beside_the_headline(built: Built):
+    block = _period_blocks(_tile(page_text(by_kind(built.company_en)["attainment"]), "TM-SE-1", "net_revenue"))["month"]
+    assert "Forecast: ¥" in block and "Chance of target" in block
+
+
+def test_the_running_month_is_drawn_as_partial_in_the_trend(built: Built):
+    tile = _tile(page_text(by_kind(built.company_en)["attainment"]), "TM-SE-1", "net_revenue")
+    trend = re.search(r'<svg class="mini trend".*?</svg>', tile, re.S).group(0)
+    assert "Oct: this month to date (partial)" in trend
+    assert "the running month is drawn hollow and dashed (to date, not a drop)" in page_text(
+        by_kind(built.company_en)["attainment"])
+    # the to-date point is hollow and joined by a dashed segment (not a solid drop)
+    assert re.search(r'<polyline points="[^"]+" class="ty pt"/><circle [^>]*fill="#fff" stroke="#1f5fa8"', trend)
+    assert ".pt { stroke-dasharray: 3 2; }" in page_text(by_kind(built.company_en)["attainment"])
+
+
+def test_targets_show_their_source_and_rejected_or_missing_targets_say_why(built: Built):
+    text = page_text(by_kind(built.company_en)["attainment"])
+    acme = _tile(text, "ACME", "net_revenue")
+    assert "Target source" in acme and "plan_FY2025_v2.xlsx (FY2025-v2)" in acme
+    assert "allocated from DEP-SALES-EAST by last year&#x27;s share (FY2025-v2)" in _tile(text, "TM-SE-1", "net_revenue")
+    assert "catalog rule: fixed 34" in _tile(text, "TM-SE-1", "repurchase_rate")
+    quarter = _period_blocks(_tile(text, "DIV-SALES", "net_revenue"))["quarter"]
+    assert "Target rejected: plan row Targets!D17 of plan_FY2025_v2.xlsx" in quarter
+    assert '<span class="chip st-missed">Target rejected</span>' in quarter
+    assert "<svg" not in quarter and 'class="big"' not in quarter  # no number pretends to judge it
+    month = _period_blocks(_tile(text, "TM-SE-3", "new_contracts"))["month"]
+    assert "Target missing: growth target needs a complete base period" in month
+    csv = pd.read_csv(built.out_dir / "attainment__kpis.csv")
+    rejected = csv[csv["target_status"] == "rejected"]
+    assert list(zip(rejected["org_unit_id"], rejected["kpi_id"], rejected["grain"], strict=True)) == [
+        ("DIV-SALES", "net_revenue", "quarter")]
+    assert rejected["status"].isna().all() and rejected["headline_attainment"].isna().all()
+    zh = page_text(by_kind(built.company_zh)["attainment"])
+    assert "目标被拒绝：plan row Targets!D17" in _tile(zh, "DIV-SALES", "net_revenue")
+
+
+def test_no_data_is_shown_as_no_data_never_as_zero(marts_con: duckdb.DuckDBPyConnection, tmp_path: Path):
+    # first_response_p90's inputs start on 2024-03-01: February 2024 has no data
+    path = reports.build_attainment_report(marts_con, tmp_path, as_of=date(2024, 2, 20), org="DEP-SERVICE")
+    month = _period_blocks(_tile(page_text(path), "DEP-SERVICE", "first_response_p90"))["month"]
+    assert '<span class="chip st-none" title="No data: the period lies before' in month
+    assert "0 s" not in month and "Target" not in month
+    # the quarter and the year have data from March on: shown with their numbers, not judged
+    quarter = _period_blocks(_tile(page_text(path), "DEP-SERVICE", "first_response_p90"))["quarter"]
+    assert '<span class="chip st-none" title="Partial data: this KPI&#x27;s inputs start inside the period' in quarter
+    csv = pd.read_csv(tmp_path / "attainment_DEP-SERVICE__kpis.csv")
+    assert csv[(csv["kpi_id"] == "first_response_p90") & (csv["grain"] == "quarter")]["status"].isna().all()
+    row = csv[(csv["kpi_id"] == "first_response_p90") & (csv["grain"] == "month")].iloc[0]
+    assert row["data_status"] == "no_data" and pd.isna(row["actual_value"])
+    attention = pd.read_csv(tmp_path / "attainment_DEP-SERVICE__attention.csv")
+    p90 = attention[attention["kpi_id"] == "first_response_p90"]
+    assert "month" not in set(p90["grain"])  # no data is not a miss (the quarter has data from March)
+
+
+def test_needs_attention_comes_first_ranked_by_weight_times_severity(built: Built):
+    text = page_text(by_kind(built.company_en)["attainment"])
+    main = text[text.index("<main"):]
+    assert main.index('id="attention"') < main.index('id="overview-ACME"') < main.index('class="chart"')
+    frame = pd.read_csv(built.out_dir / "attainment__attention.csv")
+    firsts = frame.drop_duplicates("rank")
+    assert list(firsts["rank"]) == list(range(1, len(firsts) + 1))
+    assert firsts["score"].is_monotonic_decreasing
+    # DIV-SALES' rejected revenue target: weight 50 × severity 3, ranked first
+    top = firsts.iloc[0]
+    assert (top["org_unit_id"], top["kpi_id"], top["issue"], top["score"]) == ("DIV-SALES", "net_revenue",
+                                                                             "target_rejected", 150.0)
+    kinds = set(frame["issue"])
+    assert {"target_rejected", "target_missing", "unverified"} <= kinds
+    assert kinds & {"off_track", "at_risk"}
+    acme = frame[(frame["org_unit_id"] == "ACME") & (frame["kpi_id"] == "net_revenue")]
+    assert acme["score"].iloc[0] == pytest.approx(40 * acme["severity"].max())  # weight 40 at ACME
+    unverified = acme[acme["issue"] == "unverified"].iloc[0]
+    assert unverified["grain"] == "month" and "erp.orders: 3 rows quarantined" in unverified["why"]
+    first_item = re.search(r'<ol class="attention-list">\s*<li>(.*?)</li>', main, re.S).group(1)
+    assert 'href="#u-DIV-SALES-k-net_revenue"' in first_item and "Target rejected" in first_item
+
+
+def test_unverified_values_say_why_and_link_to_the_rows(built: Built):
+    text = page_text(by_kind(built.company_en)["attainment"])
+    month = _period_blocks(_tile(text, "ACME", "net_revenue"))["month"]
+    assert "Unverified: erp.orders: 3 rows quarantined on 2025-10-19" in month
+    assert '<a href="quality.html#src-erp-orders">erp.orders</a>' in month
+    assert '<a href="quality.html#src-erp-order_lines">erp.order_lines</a>' in month
+    complaints = _period_blocks(_tile(text, "TM-SV-1", "complaint_rate"))["month"]
+    assert '<a href="quality.html#src-servicedesk-tickets">servicedesk.tickets</a>' in complaints
+    quality = page_text(by_kind(built.company_en)["quality"])
+    for anchor in ("src-erp-orders", "src-servicedesk-tickets"):
+        assert f'id="{anchor}"' in quality
+    zh = page_text(by_kind(built.company_zh)["attainment"])
+    assert '<a href="quality_zh.html#src-erp-orders">erp.orders</a>' in zh
+    assert 'id="src-erp-orders"' in page_text(by_kind(built.company_zh)["quality"])
+    # a scoped report has no quality report beside it: the tables are named, not linked
+    scoped = page_text(by_kind(built.scoped_en)["attainment"])
+    assert "<code>erp.orders</code>" in scoped and "quality.html" not in scoped
 
 
 def test_review_attribution_adds_up_to_the_gap(built: Built):
@@ -356,3 +535,47 @@ def test_quality_inputs_accept_lint_objects_and_empty_inputs(tmp_path: Path):
     path = reports.build_quality_report(reports.QualityInputs(), tmp_path, run_date=AS_OF, lang="zh")
     assert "无数据" in page_text(path)
     assert reports.quarantine_summary(tmp_path / "missing").empty
+
+
+def test_the_review_shows_no_data_and_target_sources(marts_con: duckdb.DuckDBPyConnection, tmp_path: Path):
+    path = reports.build_review_report(marts_con, tmp_path, grain="month", period_start=date(2024, 2, 1),
+                                       org="DEP-SERVICE")
+    text = page_text(path)
+    section = text[text.index('id="u-TM-SV-1"'):]
+    row = re.search(r"<tr><td[^>]*>First response time \(P90\)</td>(.*?)</tr>", section, re.S).group(1)
+    assert '<td data-label="Actual" class="num">no data</td>' in row  # not "0 s"
+    assert '<span class="chip st-none" title="No data' in row
+    kpis = pd.read_csv(tmp_path / "review_month_2024-02_DEP-SERVICE__kpis.csv")
+    p90 = kpis[kpis["kpi_id"] == "first_response_p90"]
+    assert set(p90["data_status"]) == {"no_data"} and p90["actual_value"].isna().all()
+    quarter = page_text(reports.build_review_report(marts_con, tmp_path, grain="quarter", period_start=date(2024, 1, 1),
+                                                    org="DEP-SERVICE"))
+    row = re.search(r"<tr><td[^>]*>First response time \(P90\)</td>(.*?)</tr>", quarter[quarter.index('id="u-TM-SV-1"'):],
+                    re.S).group(1)
+    assert ">Partial data</span>" in row  # inputs start in March: numbers shown, not judged
+    september = page_text(reports.build_review_report(marts_con, tmp_path, grain="month", period_start=date(2025, 9, 1)))
+    assert 'title="Target source: plan_FY2025_v2.xlsx (FY2025-v2)"' in september
+
+
+def test_an_older_warehouse_without_issue_12s_columns_still_builds(marts_path: Path, tmp_path: Path):
+    """No target source / status / note / data status / unverified reason in the marts: the reports
+    build, the target's source comes from kpi_targets' `source` and `plan_version`, unverified values
+    say the generic reason, and no period is called "no data"."""
+    old = tmp_path / "old.duckdb"
+    old.write_bytes(marts_path.read_bytes())
+    with duckdb.connect(str(old)) as con:
+        for table, cols in (("kpi_attainment", ("target_source", "target_status", "target_note", "plan_version",
+                                                "plan_file", "data_status", "unverified_reason", "unverified_tables")),
+                            ("kpi_actuals", ("data_status", "unverified_reason", "unverified_tables")),
+                            ("kpi_targets", ("target_status", "target_note", "plan_file"))):
+            for col in cols:
+                con.execute(f'alter table marts."{table}" drop column "{col}"')  # noqa: S608 - fixed names
+    with duckdb.connect(str(old), read_only=True) as con:
+        paths = reports.build_all(con, tmp_path / "out", as_of=AS_OF)
+    text = page_text(paths[0])
+    acme = _tile(text, "ACME", "net_revenue")
+    assert "<b>Target source: </b>plan · FY2025-v2" in acme
+    assert "Unverified: a check upstream of this value failed" in _period_blocks(acme)["month"]
+    assert "No data" not in text and "Target rejected" not in text
+    # the rejected target has no value: without a target status it reads as "no target"
+    assert '<span class="chip st-none">No target</span>' in _period_blocks(_tile(text, "DIV-SALES", "net_revenue"))["quarter"]

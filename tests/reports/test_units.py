@@ -84,8 +84,15 @@ def test_bullet_for_unverified_values_has_no_status_colours():
 
     coloured = bullet(actual=80, target=100, verified=True)
     grey = bullet(actual=80, target=100, verified=False)
-    assert theme.BAND_RED in coloured and theme.BAND_GREEN in coloured
-    assert theme.BAND_RED not in grey and theme.BAND_GREEN not in grey and theme.BAND_AMBER not in grey
+    # the bands are a CSS gradient (theme.SVG_CSS): `.bl.hi` red → amber → green at 90 % and 100 % of
+    # the target; `.u` (unverified) turns every band grey
+    assert coloured.startswith('<div class="bl hi" style="--b1:') and " u" not in coloured.split(">")[0]
+    assert grey.startswith('<div class="bl hi u" style="--b1:')
+    assert f".bl.u {{ --g: {theme.BAND_GREY}; --r: {theme.BAND_GREY}; --a: {theme.BAND_GREY_DARK}; }}" in theme.SVG_CSS
+    assert f"--r: {theme.BAND_RED}" in theme.SVG_CSS and f"--g: {theme.BAND_GREEN}" in theme.SVG_CSS
+    # 80 against 100 on a scale to 115: the bar ends at 69.6 %, the target tick at 87 %, amber from 78.3 %
+    assert '<b style="left:0%;width:69.6%"></b>' in coloured and '<i style="left:87%"></i>' in coloured
+    assert "--b1:78.3%;--b2:87%" in coloured
 
 
 def test_svg_waterfall_escapes_labels():
