@@ -48,12 +48,14 @@ class QualityInputs:
 
 def quarantine_summary(quarantine_dir: Path | None, *, until: date | None = None) -> pd.DataFrame:
     """Quarantined rows grouped by source, table, rule and field, with one example each, read from
-    `<quarantine_dir>/<source>/<table>/date=*/part-0.parquet` (partitions up to `until`)."""
+    `<quarantine_dir>/<source>/<table>/date=*/part-0.parquet` (partitions up to `until`, and the
+    `date=unplaced` store of database rows no partition can hold yet)."""
     if quarantine_dir is None:
         return _empty(QUARANTINE_COLUMNS)
     files = sorted(Path(quarantine_dir).glob("*/*/date=*/part-0.parquet"))
     if until is not None:
-        files = [f for f in files if f.parent.name.removeprefix("date=") <= until.isoformat()]
+        files = [f for f in files if f.parent.name == "date=unplaced"
+                 or f.parent.name.removeprefix("date=") <= until.isoformat()]
     if not files:
         return _empty(QUARANTINE_COLUMNS)
     con = duckdb.connect()

@@ -579,3 +579,20 @@ def test_an_older_warehouse_without_issue_12s_columns_still_builds(marts_path: P
     assert "No data" not in text and "Target rejected" not in text
     # the rejected target has no value: without a target status it reads as "no target"
     assert '<span class="chip st-none">No target</span>' in _period_blocks(_tile(text, "DIV-SALES", "net_revenue"))["quarter"]
+
+
+def test_the_quality_summary_counts_the_unplaced_store(tmp_path: Path):
+    """Database rows no partition can hold yet (an unreadable or future watermark) sit in the
+    table's `date=unplaced` store: the quality report counts them whatever the night it is built for."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"_raw": "{}", "_rule": "watermark(updated_at)", "_field": "updated_at", "_value": "2031-01-01 00:00:00",
+             "_reason": "orders@erp.sqlite (unplaced): updated_at is after 2025-11-20: in the future"}]
+    for folder in ("date=2025-11-01", "date=unplaced"):
+        path = tmp_path / "erp" / "orders" / folder / "part-0.parquet"
+        path.parent.mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    summary = reports.quarantine_summary(tmp_path, until=date(2025, 11, 19))
+    assert summary["rows"].tolist() == [2]
+    assert summary["last_partition"].tolist() == ["unplaced"]
