@@ -76,6 +76,11 @@ def partition_glob(lake_dir: Path, source: str, table: str, *, quarantine: bool 
     return str(table_dir(lake_dir, source, table, quarantine=quarantine) / "date=*" / PART_NAME)
 
 
+def raw_table_files(lake_dir: Path, source: str, table: str) -> list[Path]:
+    """Every raw partition file of a table, by date (what the reference checks read)."""
+    return sorted(table_dir(lake_dir, source, table).glob(f"date=*/{PART_NAME}"))
+
+
 def partition_day(path: Path) -> date:
     """The day of a partition file ``…/date=YYYY-MM-DD/part-0.parquet``."""
     return date.fromisoformat(Path(path).parent.name.removeprefix("date="))

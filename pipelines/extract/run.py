@@ -11,6 +11,7 @@ keeps its landing file untouched and the previously loaded raw partition in plac
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections import Counter
@@ -138,7 +139,8 @@ def _new_run(table: SourceTable, cfg: ExtractConfig) -> _Run:
         history[day] = int(row.rows_read)
         if isinstance(row.source_sha256, str) and row.rows_read > 0:
             seen[row.source_sha256] = (row.source_ref, day)
-    return _Run(table, cfg, batch_id, now, ReferenceKeys(cfg.lake_dir), history, seen)
+    keys = ReferenceKeys(functools.partial(lake.raw_table_files, cfg.lake_dir))
+    return _Run(table, cfg, batch_id, now, keys, history, seen)
 
 
 def _runs(dates: Sequence[date], size: int) -> Iterator[list[date]]:

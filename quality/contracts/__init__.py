@@ -21,7 +21,7 @@ from quality.contracts.model import (
     TimestampMode,
     VolumeRule,
 )
-from quality.contracts.references import ReferenceKeys, raw_partition_files
+from quality.contracts.references import ReferenceKeys, TableFiles
 from quality.contracts.suites import ContractCheckError, ExpectationSpec, FutureBound, build_specs
 from quality.contracts.tables import CONTRACTS, get_contract
 from quality.contracts.validate import FAILURE_COLUMNS, ValidationOutcome, validate_batch
@@ -103,7 +103,7 @@ __all__ = [
     "coerce_frame",
     "describe_contracts",
     "get_contract",
-    "raw_partition_files",
+    "TableFiles",
     "validate_batch",
     "volume_warning",
 ]

@@ -7,6 +7,7 @@ checks run as one vectorised ``isin`` per column; they are reported with the rul
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,23 +16,22 @@ import pyarrow.dataset as ds
 
 from quality.contracts.model import Reference
 
-
-def raw_partition_files(lake_dir: Path, source: str, table: str) -> list[Path]:
-    """Every ``part-*.parquet`` of ``lake/raw/<source>/<table>/date=*`` (sorted by date)."""
-    return sorted((Path(lake_dir) / "raw" / source / table).glob("date=*/*.parquet"))
+#: (source, table) → the Parquet files holding that table's extracted rows. The lake's layout is the
+#: extractor's (pipelines.extract.lake): it hands this in, so the contracts never spell it.
+TableFiles = Callable[[str, str], Sequence[Path]]
 
 
 class ReferenceKeys:
     """Distinct key values of referenced tables in the lake, read once per instance."""
 
-    def __init__(self, lake_dir: Path | None) -> None:
-        self.lake_dir = Path(lake_dir) if lake_dir is not None else None
+    def __init__(self, table_files: TableFiles | None = None) -> None:
+        self.table_files = table_files
         self._cache: dict[Reference, pa.Array | None] = {}
 
     def lake_keys(self, ref: Reference) -> pa.Array | None:
         """Distinct values of ``ref.column`` in the lake; None when the table was never extracted."""
         if ref not in self._cache:
-            files = [] if self.lake_dir is None else raw_partition_files(self.lake_dir, ref.source, ref.table)
+            files = [] if self.table_files is None else list(self.table_files(ref.source, ref.table))
             if not files:
                 self._cache[ref] = None
             else:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -130,7 +129,6 @@ def validate_batch(
     timezone: str,
     run_date: dt.date | None = None,
     future_tolerance_days: int = 1,
-    lake_dir: Path | None = None,
     references: ReferenceKeys | None = None,
 ) -> ValidationOutcome:
     """Check every row of ``frame`` against ``contract`` (see the module docstring).
@@ -173,7 +171,7 @@ def validate_batch(
             reasons = [f"{sf.spec.description}; got {_show(v)}" for v in raw]
         failures.add(rows, sf.spec.priority, sf.spec.rule, sf.spec.field, values, reasons)
 
-    keys = references if references is not None else ReferenceKeys(lake_dir)
+    keys = references if references is not None else ReferenceKeys()
     for col_spec, ref in contract.references:
         column = col_spec.name
         col = typed[column]
