@@ -142,15 +142,20 @@ def validate_batch(
         raise KeyError(f"{contract.name}: batch lacks contract columns {missing}")
     typed, type_failures = coerce_frame(contract, frame, timezone)
     failures = _Failures()
-    warnings: list[str] = []
-    source = frame[list(contract.column_names)]
-
     for tf in type_failures:
         shown = [_show(v) for v in tf.values]
         failures.add(tf.rows, _TYPE_PRIORITY, "type", tf.field, [value_text(v) for v in tf.values],
                      [f"{tf.reason}; got {s}" for s in shown])
+    _suite_failures(contract, frame, typed, failures, FutureBound(future_tolerance_days, timezone), run_date)
+    warnings = _reference_failures(contract, typed, failures, references or ReferenceKeys())
+    _duplicate_failures(contract, frame, typed, failures)
+    return ValidationOutcome(typed=typed, failures=failures.first_per_row(), warnings=warnings)
 
-    bound = FutureBound(future_tolerance_days, timezone)
+
+def _suite_failures(contract: Contract, frame: pd.DataFrame, typed: pd.DataFrame, failures: _Failures,
+                    bound: FutureBound, run_date: dt.date | None) -> None:
+    """The contract's GX suite on the typed batch (future dates against each row's partition day)."""
+    source = frame[list(contract.column_names)]
     specs = build_specs(contract, bound)
     checked = typed
     future_columns = [c for c in contract.columns if c.not_future and c.type in ("date", "timestamp")]
@@ -171,7 +176,12 @@ def validate_batch(
             reasons = [f"{sf.spec.description}; got {_show(v)}" for v in raw]
         failures.add(rows, sf.spec.priority, sf.spec.rule, sf.spec.field, values, reasons)
 
-    keys = references if references is not None else ReferenceKeys()
+
+def _reference_failures(contract: Contract, typed: pd.DataFrame, failures: _Failures,
+                        keys: ReferenceKeys) -> list[str]:
+    """Orphan references (against the lake's keys and the batch itself); warnings for checks that
+    could not run because the referenced table was never extracted."""
+    warnings: list[str] = []
     for col_spec, ref in contract.references:
         column = col_spec.name
         col = typed[column]
@@ -194,28 +204,33 @@ def validate_batch(
             vals = col.iloc[rows].tolist()
             failures.add(rows, _REFERENCE_PRIORITY, f"reference({column})", column, vals,
                          [f"{column} {v!r} not found in {ref.qualified} (orphan reference)" for v in vals])
+    return warnings
 
+
+def _duplicate_failures(contract: Contract, frame: pd.DataFrame, typed: pd.DataFrame, failures: _Failures) -> None:
+    """A key seen twice in one partition (among rows no other rule rejected): the first is kept."""
     failed_so_far = np.zeros(len(frame), dtype=bool)
     for part in failures.parts:
         failed_so_far[part["row"].to_numpy()] = True
     key = list(contract.key)
     candidates = ~failed_so_far & typed[key].notna().all(axis=1).to_numpy(dtype=bool)
-    if candidates.any():
-        group = typed.loc[candidates, key].copy()
-        group["_partition"] = frame.loc[candidates, "_partition"].to_numpy() if "_partition" in frame else 0
-        group["_first_row"] = frame.loc[candidates, "_row_number"].to_numpy() if "_row_number" in frame \
-            else np.flatnonzero(candidates) + 1
-        dup = group.duplicated(key + ["_partition"], keep="first").to_numpy(dtype=bool)
-        if dup.any():
-            first_rows = group.groupby(key + ["_partition"], sort=False, dropna=False)["_first_row"] \
-                .transform("first").to_numpy()[dup]
-            rows = np.flatnonzero(candidates)[dup]
-            key_text = [
-                "|".join(value_text(v) or "" for v in vals)
-                for vals in typed.loc[rows, key].itertuples(index=False, name=None)
-            ]
-            src = frame["_source"].iloc[rows].tolist() if "_source" in frame else [contract.name] * len(rows)
-            failures.add(rows, _DUPLICATE_PRIORITY, "duplicate_key", ",".join(key), key_text,
-                         [f"duplicate key {','.join(key)}={k!r} in {s}: first seen at row {int(f)}, "
-                          "which is kept" for k, s, f in zip(key_text, src, first_rows, strict=True)])
-    return ValidationOutcome(typed=typed, failures=failures.first_per_row(), warnings=warnings)
+    if not candidates.any():
+        return
+    group = typed.loc[candidates, key].copy()
+    group["_partition"] = frame.loc[candidates, "_partition"].to_numpy() if "_partition" in frame else 0
+    group["_first_row"] = frame.loc[candidates, "_row_number"].to_numpy() if "_row_number" in frame \
+        else np.flatnonzero(candidates) + 1
+    dup = group.duplicated(key + ["_partition"], keep="first").to_numpy(dtype=bool)
+    if not dup.any():
+        return
+    first_rows = group.groupby(key + ["_partition"], sort=False, dropna=False)["_first_row"] \
+        .transform("first").to_numpy()[dup]
+    rows = np.flatnonzero(candidates)[dup]
+    key_text = [
+        "|".join(value_text(v) or "" for v in vals)
+        for vals in typed.loc[rows, key].itertuples(index=False, name=None)
+    ]
+    src = frame["_source"].iloc[rows].tolist() if "_source" in frame else [contract.name] * len(rows)
+    failures.add(rows, _DUPLICATE_PRIORITY, "duplicate_key", ",".join(key), key_text,
+                 [f"duplicate key {','.join(key)}={k!r} in {s}: first seen at row {int(f)}, "
+                  "which is kept" for k, s, f in zip(key_text, src, first_rows, strict=True)])
