@@ -1,4 +1,4 @@
-"""The dbt project: where it is, and how its manifest is prepared (once, not at import)."""
+"""The dbt project: where it is, which dbt runs it, and how its manifest is prepared (once, not at import)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,46 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
 
 from pipelines.settings import DBT_PROJECT_DIR, get_settings
 
 TARGET_PATH = Path("target")
 MANIFEST_PATH = DBT_PROJECT_DIR / TARGET_PATH / "manifest.json"
-#: dbt from the same environment as this interpreter (works without activating the venv).
+#: dbt from the same environment as this interpreter: `.venv/bin/dagster dev` and `.venv/bin/kpi`
+#: work without activating the venv or putting it on PATH.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+
+
+class CatalogDbtPreparer(DagsterDbtProjectPreparer):
+    """What ``dagster dev`` does when it loads the code location: the same as ``kpi prepare``.
+
+    dagster-dbt's own preparer runs ``dbt`` from PATH, which fails ("dbt executable 'dbt' was not
+    found on PATH") unless the venv is activated; this one runs this environment's dbt, and compiles
+    the KPI catalog first, so a catalog edited during development is picked up by a reload.
+    """
+
+    def prepare(self, project: DbtProject) -> None:
+        compile_and_parse(project, progress=lambda _: None)
 
 
 @functools.cache
 def dbt_project() -> DbtProject:
     project = DbtProject(project_dir=DBT_PROJECT_DIR, target_path=TARGET_PATH)
-    project.prepare_if_dev()
+    CatalogDbtPreparer().prepare_if_dev(project)  # only under `dagster dev`
     return project
+
+
+def compile_and_parse(project: DbtProject, *, progress: Callable[[str], None]) -> Path:
+    """Compile the KPI catalog into ``project``, then write its manifest (``dbt parse``)."""
+    from quality.catalog import write_compiled  # the catalog compiler lives with its lint
+
+    progress("compiling the KPI catalog")
+    write_compiled(get_settings().catalog_dir, Path(project.project_dir))
+    progress("parsing the dbt project (manifest)")
+    resource = DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
+    resource.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    return Path(project.manifest_path)
 
 
 def prepare_dbt_project(*, progress: Callable[[str], None] = print) -> Path:
@@ -30,17 +55,7 @@ def prepare_dbt_project(*, progress: Callable[[str], None] = print) -> Path:
     Run once after install and whenever the catalog or the dbt project changes (``kpi prepare``).
     An invalid catalog raises and leaves the last valid compiled catalog in place.
     """
-    from quality.catalog import write_compiled  # the catalog compiler lives with its lint
-
-    settings = get_settings()
-    progress("compiling the KPI catalog")
-    write_compiled(settings.catalog_dir, DBT_PROJECT_DIR)
-    progress("parsing the dbt project (manifest)")
-    resource = dbt_resource()
-    resource.cli(["parse", "--quiet"], target_path=TARGET_PATH).wait()
-    return MANIFEST_PATH
-
-
+    return compile_and_parse(dbt_project(), progress=progress)
 
 
 def dbt_resource() -> DbtCliResource:
