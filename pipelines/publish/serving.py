@@ -399,8 +399,9 @@ def _build_copy(
                 )
                 rows = con.execute(f"SELECT count(*) FROM {_TARGET}.{qualified}").fetchall()[0][0]  # noqa: S608
                 if schema == schemas[0]:
-                    _comment(con, f"{_TARGET}.{qualified}", table_docs.get(name), column_docs.get(name, {}),
-                             [c for c, _ in columns])
+                    own_table, own_columns = _source_comments(con, source, schema, name)
+                    _comment(con, f"{_TARGET}.{qualified}", table_docs.get(name) or own_table,
+                             {**own_columns, **column_docs.get(name, {})}, [c for c, _ in columns])
                 key = name if schema == schemas[0] else f"{schema}.{name}"
                 tables[key] = int(rows)
                 table_kind = "table" if kind == "BASE TABLE" else "view (materialized)"
@@ -425,6 +426,17 @@ def _build_copy(
     finally:
         con.close()
     return tables, masked, notes
+
+
+def _source_comments(con: duckdb.DuckDBPyConnection, database: str, schema: str,
+                     table: str) -> tuple[str | None, dict[str, str]]:
+    """Comments the warehouse table already has (dbt's persist_docs): the docs given win over them."""
+    row = con.execute("SELECT comment FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
+                      "AND table_name = ?", [database, schema, table]).fetchone()
+    columns = dict(con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE database_name = ? "
+                               "AND schema_name = ? AND table_name = ? AND comment IS NOT NULL",
+                               [database, schema, table]).fetchall())
+    return (row[0] if row else None), columns
 
 
 def _comment(con: duckdb.DuckDBPyConnection, qualified: str, table_doc: str | None,
