@@ -27,7 +27,8 @@ class CatalogDbtPreparer(DagsterDbtProjectPreparer):
     """
 
     def prepare(self, project: DbtProject) -> None:
-        compile_and_parse(project, progress=lambda _: None)
+        resource = DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
+        _compile_and_parse(Path(project.project_dir), resource, Path(project.target_path), lambda _: None)
 
 
 @functools.cache
@@ -37,16 +38,14 @@ def dbt_project() -> DbtProject:
     return project
 
 
-def compile_and_parse(project: DbtProject, *, progress: Callable[[str], None]) -> Path:
-    """Compile the KPI catalog into ``project``, then write its manifest (``dbt parse``)."""
+def _compile_and_parse(project_dir: Path, resource: DbtCliResource, target_path: Path,
+                       progress: Callable[[str], None]) -> None:
     from quality.catalog import write_compiled  # the catalog compiler lives with its lint
 
     progress("compiling the KPI catalog")
-    write_compiled(get_settings().catalog_dir, Path(project.project_dir))
+    write_compiled(get_settings().catalog_dir, project_dir)
     progress("parsing the dbt project (manifest)")
-    resource = DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
-    resource.cli(["parse", "--quiet"], target_path=project.target_path).wait()
-    return Path(project.manifest_path)
+    resource.cli(["parse", "--quiet"], target_path=target_path).wait()
 
 
 def prepare_dbt_project(*, progress: Callable[[str], None] = print) -> Path:
@@ -55,7 +54,8 @@ def prepare_dbt_project(*, progress: Callable[[str], None] = print) -> Path:
     Run once after install and whenever the catalog or the dbt project changes (``kpi prepare``).
     An invalid catalog raises and leaves the last valid compiled catalog in place.
     """
-    return compile_and_parse(dbt_project(), progress=progress)
+    _compile_and_parse(DBT_PROJECT_DIR, dbt_resource(), TARGET_PATH, progress)
+    return MANIFEST_PATH
 
 
 def dbt_resource() -> DbtCliResource:

@@ -30,6 +30,10 @@ class PublishError(RuntimeError):
     """A publish step failed; the message names the file, table or schema involved (never a secret)."""
 
 
+class UnknownNight(PublishError):
+    """The night asked for is not a kept night (or names several)."""
+
+
 @dataclass(frozen=True)
 class PublishResult:
     """What one publish wrote. Safe to log or attach as Dagster metadata: it holds no secret."""

@@ -58,6 +58,7 @@ from pipelines.publish._common import (
     PRIVATE_SCHEMAS,
     PublishError,
     PublishResult,
+    UnknownNight,
     check_identifier,
     check_run_id,
     exclusive_lock,
@@ -235,8 +236,8 @@ def resolve_night(serving_dir: Path, ref: str | None) -> str:
         return matches[0]
     kept = ", ".join(f"{i[:8]}" for i in ids) or "none"
     if matches:
-        raise PublishError(f"night {ref!r} is ambiguous: it starts {len(matches)} kept nights ({kept}); give more characters")
-    raise PublishError(f"night {ref!r} is not a kept night (kept: {kept})")
+        raise UnknownNight(f"night {ref!r} is ambiguous: it starts {len(matches)} kept nights ({kept}); give more characters")
+    raise UnknownNight(f"night {ref!r} is not a kept night (kept: {kept})")
 
 
 def rollback(serving_dir: Path, to: str | None = None) -> str:
