@@ -283,14 +283,16 @@ def build_reports(*, as_of: date | None, org: str | None, lang: str | None,
 
     s = get_settings()
     night = serving_night(s)
-    as_of = as_of or published_as_of(night)
-    findings = lint_catalog(s.catalog_dir, s.dbt_project_dir, warehouse_path=None)
-    out_dir = s.reports_dir / as_of.isoformat()
-    if org:
-        out_dir = out_dir / f"org-{org}"
     with duckdb.connect(str(night), read_only=True) as con:
         if org:
             subtree(con, org)  # an unknown org unit is said in one line, before any report is written
+        as_of = as_of or published_as_of(night)
+        if as_of is None:
+            raise UsageError(f"{night} records no as-of date: pass --date")
+        findings = lint_catalog(s.catalog_dir, s.dbt_project_dir, warehouse_path=None)
+        out_dir = s.reports_dir / as_of.isoformat()
+        if org:
+            out_dir = out_dir / f"org-{org}"
         return build_all(
             con,
             out_dir,

@@ -203,7 +203,10 @@ class Settings(BaseSettings):
         )
         if not config.exists() or config.read_text(encoding="utf-8") != wanted:
             tmp = config.with_suffix(".tmp")
-            tmp.write_text(wanted, encoding="utf-8")
+            try:
+                tmp.write_text(wanted, encoding="utf-8")
+            except OSError as exc:  # a failed write names no file: say which
+                raise OSError(exc.errno, exc.strerror, str(tmp)) from exc
             os.replace(tmp, config)
         os.environ["DAGSTER_HOME"] = str(home)
         return home

@@ -31,12 +31,13 @@ _NOT_WRITABLE_TEXT = ("read-only file system", "permission denied", "attempt to 
 def free_space(path: Path) -> str:
     """'1.2 GB free on /srv/kpi' (or '' when it cannot be told)."""
     for candidate in (Path(path), *Path(path).parents):
-        if candidate.exists():
+        if candidate.is_dir():
             try:
-                usage = shutil.disk_usage(candidate)
+                free = shutil.disk_usage(candidate).free
             except OSError:
                 return ""
-            return f"{usage.free / 1e9:.1f} GB free on {candidate}"
+            shown = f"{free / 1e9:.1f} GB" if free >= 1e9 else f"{free / 1e6:.1f} MB"
+            return f"{shown} free on {candidate}"
     return ""
 
 
@@ -61,7 +62,7 @@ def describe(exc: BaseException, data_dir: Path | None = None) -> str | None:
     where = getattr(exc, "filename", None)
     if isinstance(exc, OSError) and exc.errno in _DISK_FULL or any(t in lowered for t in _DISK_FULL_TEXT):
         space = free_space(Path(where) if where else data_dir) if (where or data_dir) else ""
-        return (f"disk full: no space left writing {where or _path_in(text) or 'the data folder'}"
+        return (f"disk full: no space left on the device writing {where or _path_in(text) or 'the data folder'}"
                 f"{' (' + space + ')' if space else ''}: free some space (e.g. lower KPI_SERVING_KEEP or "
                 "KPI_REPORTS_KEEP) and run again")
     if isinstance(exc, OSError) and exc.errno in _NOT_WRITABLE or (

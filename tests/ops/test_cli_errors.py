@@ -9,6 +9,7 @@ elsewhere). Exit codes: 0 ok, 1 failed, 2 usage/configuration, 3 blocking check,
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -95,7 +96,8 @@ def test_rollback_to_an_unknown_night(served: Path) -> None:
     # a prefix of a kept night is enough (kpi status shows 8 characters)
     proc = _kpi(served, "rollback", "--to", "run-0a1b")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "DuckDB (serving/kpi.duckdb)   night run-0a1b" in proc.stdout
+    served_now = dict(re.findall(r"^  (\w+) \(.*?\)\s+night (\S+)", proc.stdout, flags=re.MULTILINE))
+    assert served_now == {"DuckDB": "run-0a1b", "Parquet": "run-0a1b"}, proc.stdout  # every target moved
     assert os.readlink(served / "serving" / "kpi.duckdb") == "nights/kpi-run-0a1b2c3d.duckdb"
 
 
@@ -164,4 +166,4 @@ def test_a_full_disk_says_what_and_where(served: Path, tmp_path: Path) -> None:
                 pass
         proc = _kpi(data, "run", "--date", "2024-07-24")
         line = _one_clear_line(proc, 1, "disk full", str(data))
-        assert "GB free on" in line
+        assert "0.0 MB free on" in line
