@@ -67,6 +67,11 @@ def test_kpis_not_a_list_is_a_catalog_error_in_lint(tmp_path: Path) -> None:
     proc = _kpi(tmp_path / "data", "lint", "--catalog", str(catalog))
     line = _one_clear_line(proc, 4, "broken.yml", "kpis")
     assert "must be a list of entries, not int 5" in line
+    # `kpi report` lints the catalog for the quality report the same way: a finding, not a TypeError
+    from quality.catalog import lint_catalog
+
+    findings = lint_catalog(catalog, REPO / "dbt_project")
+    assert [(f.file, f.field, f.severity) for f in findings if f.file == "broken.yml"] == [("broken.yml", "kpis", "error")]
 
 
 def test_kpis_not_a_list_stops_prepare_and_run_with_exit_4(tmp_path: Path) -> None:

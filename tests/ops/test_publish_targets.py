@@ -5,6 +5,7 @@ every target moved together and named by `kpi rollback`.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import uuid
@@ -50,13 +51,14 @@ def test_publish_rls_and_rollback_of_every_target(ops_base: BaseEnv, pg_db: str,
     prefix = f"kpi_unit_{uuid.uuid4().hex[:4]}_"
     settings = {"KPI_SERVING_PG_URL": pg_db, "KPI_SERVING_PG_READER_PASSWORD": "reader-secret-1",
                 "KPI_SERVING_PG_UNIT_ROLES": ",".join(UNITS), "KPI_SERVING_PG_UNIT_ROLE_PREFIX": prefix,
+                "KPI_SERVING_PG_UNIT_PASSWORDS": json.dumps({unit: f"pw-{unit}" for unit in UNITS}),
                 "KPI_SERVING_PG_READONLY_ROLE": f"reader_{prefix}"}
     base = ops_base.history_run["run_id"]
 
     proc = _kpi(env, settings, "publish")  # the night built without PostgreSQL, now into it: no re-run
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(rf"PostgreSQL \(schema marts\)\s+night {base[:8]}", proc.stdout), proc.stdout
-    assert "reader-secret-1" not in proc.stdout + proc.stderr
+    assert "reader-secret-1" not in proc.stdout + proc.stderr and "pw-DEP" not in proc.stdout + proc.stderr
 
     with psycopg.connect(conninfo_from_url(pg_db), autocommit=True) as admin:
         undocumented = admin.execute(
