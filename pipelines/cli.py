@@ -243,20 +243,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kpi", description="KPI warehouse: headless operations.")
     sub = p.add_subparsers(dest="command", required=True)
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true",
+                         help="full logs of a run (default: a progress bar and a summary); the traceback of an unexpected error")
 
-    g = sub.add_parser("generate", help="generate the demo company's source systems")
+
+    g = sub.add_parser("generate", parents=[verbose], help="generate the demo company's source systems")
     g.add_argument("--seed", type=int)
     g.add_argument("--scale", type=float)
     g.add_argument("--start", type=_iso)
     g.add_argument("--end", type=_iso)
     g.set_defaults(func=cmd_generate)
 
-    sub.add_parser("prepare", help="compile the KPI catalog and parse the dbt project").set_defaults(
+    sub.add_parser("prepare", parents=[verbose], help="compile the KPI catalog and parse the dbt project").set_defaults(
         func=cmd_prepare)
-
-    verbose = argparse.ArgumentParser(add_help=False)
-    verbose.add_argument("-v", "--verbose", action="store_true",
-                         help="full logs: every step and every message (default: a progress bar and a summary)")
 
     d = sub.add_parser("demo", parents=[verbose], help="generate the demo company and run the whole pipeline on it")
     d.add_argument("--scale", type=float)
@@ -272,35 +272,35 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--end", type=_iso, required=True)
     b.set_defaults(func=cmd_backfill)
 
-    lint = sub.add_parser("lint", help="validate and lint the KPI catalog (SMART, owners, weights, …)")
+    lint = sub.add_parser("lint", parents=[verbose], help="validate and lint the KPI catalog (SMART, owners, weights, …)")
     lint.add_argument("--catalog", help="catalog directory (default: dbt_project/catalog)")
     lint.set_defaults(func=cmd_lint)
 
-    rep = sub.add_parser("report", help="build the reports from the published warehouse")
+    rep = sub.add_parser("report", parents=[verbose], help="build the reports from the published warehouse")
     rep.add_argument("--date", type=_iso, help="as-of date (default: the published as-of date)")
     rep.add_argument("--org", help="scope to this org unit's subtree")
     rep.add_argument("--lang", choices=["en", "zh"], default=None)
     rep.set_defaults(func=cmd_report)
 
-    sub.add_parser("status", help="latest runs, partitions, serving copy, pending alerts").set_defaults(
+    sub.add_parser("status", parents=[verbose], help="latest runs, partitions, serving copy, pending alerts").set_defaults(
         func=cmd_status)
 
-    a = sub.add_parser("ack", help="acknowledge an alert (id or token)")
+    a = sub.add_parser("ack", parents=[verbose], help="acknowledge an alert (id or token)")
     a.add_argument("alert")
     a.set_defaults(func=cmd_ack)
 
-    pu = sub.add_parser("publish", help="publish the last good build again to every serving target "
+    pu = sub.add_parser("publish", parents=[verbose], help="publish the last good build again to every serving target "
                                          "(Parquet, PostgreSQL), or one org unit's part to a folder")
     pu.add_argument("--night", help="a kept night (run id or its first characters; default: the current one)")
     pu.add_argument("--org", help="with --to: only this org unit's subtree")
     pu.add_argument("--to", help="with --org: folder for kpi.duckdb and parquet/")
     pu.set_defaults(func=cmd_publish)
 
-    rb = sub.add_parser("rollback", help="put every serving target (DuckDB, Parquet, PostgreSQL) back on a kept night")
+    rb = sub.add_parser("rollback", parents=[verbose], help="put every serving target (DuckDB, Parquet, PostgreSQL) back on a kept night")
     rb.add_argument("--to", help="night: run id or its first characters, as `kpi status` shows (default: the previous)")
     rb.set_defaults(func=cmd_rollback)
 
-    c = sub.add_parser("checkin", help="record an owner's comment on a KPI for a period")
+    c = sub.add_parser("checkin", parents=[verbose], help="record an owner's comment on a KPI for a period")
     c.add_argument("--kpi", required=True)
     c.add_argument("--org", required=True)
     c.add_argument("--grain", choices=["month", "quarter", "year"], default="month")

@@ -110,8 +110,10 @@ class RunOutcome:
         if parquet:
             out.append(f"  published: Parquet, {parquet.get('marts')} marts")
         pg = self.published.get(POSTGRES_KEY.to_user_string())
-        if pg:
-            out.append(f"  published: PostgreSQL {pg.get('location') or pg.get('status')}")
+        if pg and pg.get("location"):
+            out.append(f"  published: PostgreSQL {pg['location']}")
+        elif pg:
+            out.append(f"  PostgreSQL: {pg.get('status')}")
         reports = self.published.get(REPORTS_KEY.to_user_string())
         if reports:
             out.append(f"  reports: {reports.get('directory')} ({reports.get('reports')} files)")

@@ -21,7 +21,6 @@ from psycopg import sql
 from pipelines.publish import publish_duckdb, publish_postgres
 from pipelines.publish.postgres import conninfo_from_url
 from pipelines.publish.scope import UnknownOrgUnit, export_unit
-from tests.publish._synthetic import build_warehouse
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
