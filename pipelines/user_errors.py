@@ -62,6 +62,8 @@ def describe(exc: BaseException, data_dir: Path | None = None) -> str | None:
     where = getattr(exc, "filename", None)
     if isinstance(exc, OSError) and exc.errno in _DISK_FULL or any(t in lowered for t in _DISK_FULL_TEXT):
         space = free_space(Path(where) if where else data_dir) if (where or data_dir) else ""
+        if not where and _is_sqlite(exc):
+            where = f"the Dagster instance or the alert outbox (SQLite files in {data_dir or 'the data folder'})"
         return (f"disk full: no space left on the device writing {where or _path_in(text) or 'the data folder'}"
                 f"{' (' + space + ')' if space else ''}: free some space (e.g. lower KPI_SERVING_KEEP or "
                 "KPI_REPORTS_KEEP) and run again")
@@ -104,9 +106,14 @@ def _is_duckdb_io(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("duckdb") and "IO" in type(exc).__name__
 
 
+def _is_sqlite(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.Error) or "sqlalchemy" in type(exc).__module__
+
+
 def _path_in(text: str) -> str | None:
-    """A quoted or absolute path in a message (DuckDB and SQLite name files that way)."""
+    """A quoted or absolute file path in a message (DuckDB names files that way); not a URL."""
     import re
 
-    match = re.search(r'"(/[^"]+)"', text) or re.search(r"'(/[^']+)'", text) or re.search(r"(/\S+)", text)
+    match = re.search(r'"(/[^"/][^"]*)"', text) or re.search(r"'(/[^'/][^']*)'", text) or \
+        re.search(r"(?<![\w:/.])(/[\w.-]+(?:/[\w.-]+)+)", text)
     return match.group(1) if match else None
