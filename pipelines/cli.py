@@ -1,8 +1,13 @@
 """`kpi` — the headless command line for servers without the Dagster UI.
 
 Exit codes (for cron and CI): 0 success; 1 the run failed (the reason is printed); 2 bad usage or
-configuration; 3 a blocking data-quality check failed (nothing was published); 4 the KPI catalog
-is invalid.
+configuration (an unknown org unit or night, a data folder that is not writable, …); 3 a blocking
+data-quality check failed (nothing was published); 4 the KPI catalog is invalid (nothing was run);
+5 published, but some source files or tables were rejected (the KPI values that need them are marked
+unverified; the summary names each file and why).
+
+Every error a user can act on is one line (and its exit code), never a traceback; ``-v`` shows the
+full logs of a run and the traceback of an unexpected error.
 """
 
 from __future__ import annotations
@@ -15,11 +20,24 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED, EXIT_CATALOG = 0, 1, 2, 3, 4
+from pipelines.user_errors import (
+    EXIT_BLOCKED,
+    EXIT_CATALOG,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_SOURCES_MISSING,
+    EXIT_USAGE,
+)
+
+__all__ = ["EXIT_BLOCKED", "EXIT_CATALOG", "EXIT_FAILED", "EXIT_OK", "EXIT_SOURCES_MISSING", "EXIT_USAGE", "main"]
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
+
+
+def _error(command: str, text: str) -> None:
+    _say(f"kpi {command}: {text}")  # with the command's other output (cron mails, CI logs read stdout)
 
 
 def _yesterday(tz: str) -> date:
@@ -57,22 +75,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from pipelines.dbt_project import prepare_dbt_project
-    from quality.catalog import CatalogError
 
-    try:
-        path = prepare_dbt_project(progress=lambda m: _say(f"  {m}"))
-    except CatalogError as exc:
-        _say(f"KPI catalog is invalid — the last valid catalog stays in use:\n{exc}")
-        return EXIT_CATALOG
+    path = prepare_dbt_project(progress=lambda m: _say(f"  {m}"))
     _say(f"dbt manifest ready: {path}")
     return EXIT_OK
 
 
 def _execute(*, partition: date | None = None, start: date | None = None, end: date | None = None,
-             as_of: date | None = None) -> int:
-    from pipelines.execution import run_nightly
+             as_of: date | None = None, verbose: bool = False) -> int:
+    from pipelines.execution import check_catalog, run_nightly
 
-    outcome = run_nightly(partition=partition, start=start, end=end, as_of=as_of)
+    check_catalog()  # an invalid catalog stops the run before anything is touched (exit 4)
+    outcome = run_nightly(partition=partition, start=start, end=end, as_of=as_of, verbose=verbose)
     _say(outcome.summary())
     return outcome.exit_code
 
@@ -82,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     day = args.date or _yesterday(get_settings().timezone)
     _say(f"nightly run for {day}")
-    return _execute(partition=day)
+    return _execute(partition=day, verbose=args.verbose)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -90,7 +104,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         _say(f"--end {args.end} is before --start {args.start}")
         return EXIT_USAGE
     _say(f"backfill {args.start} … {args.end} ({(args.end - args.start).days + 1} days, one run)")
-    return _execute(start=args.start, end=args.end)
+    return _execute(start=args.start, end=args.end, verbose=args.verbose)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -110,7 +124,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if code:
         return code
     _say(f"3/3 running the nightly pipeline over the demo history {s.demo_start} … {s.demo_end}")
-    code = _execute(start=s.demo_start, end=s.demo_end, as_of=s.demo_end)
+    code = _execute(start=s.demo_start, end=s.demo_end, as_of=s.demo_end, verbose=args.verbose)
+    if code == EXIT_SOURCES_MISSING:
+        _say("(the demo company plants a few bad files on purpose — see docs/sources.md — so a demo "
+             "night publishes with sources missing; `kpi demo` counts that as success)")
+        code = EXIT_OK
     if code == EXIT_OK:
         report_dir = s.reports_dir / s.demo_end.isoformat()
         _say("")
@@ -165,12 +183,39 @@ def cmd_ack(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_USAGE
 
 
-def cmd_rollback(args: argparse.Namespace) -> int:
-    from pipelines.publish import rollback
-    from pipelines.settings import get_settings
+def cmd_publish(args: argparse.Namespace) -> int:
+    from pipelines.execution import serving_night, serving_targets
+    from pipelines.publish.targets import describe_nights, publish_night
 
-    restored = rollback(get_settings().serving_dir, to=args.to)
-    _say(f"serving copy rolled back to {restored}")
+    targets = serving_targets()
+    if args.org or args.to:
+        if not (args.org and args.to):
+            _say("--org and --to go together: kpi publish --org DEP-X --to DIR")
+            return EXIT_USAGE
+        from pipelines.publish.scope import export_unit
+        from pipelines.settings import get_settings
+
+        done = export_unit(serving_night(), Path(args.to), args.org,
+                           storage_version=get_settings().serving_duckdb_storage_version)
+        _say(f"{args.org}: {len(done['units'])} org unit(s), {len(done['tables'])} marts "
+             f"({sum(done['tables'].values()):,} rows) written to {done['path']} (kpi.duckdb, parquet/)")
+        return EXIT_OK
+    nights = publish_night(targets, args.night)
+    _say("published the last good build to every serving target:")
+    for line in describe_nights(targets.serving_dir, nights):
+        _say(line)
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from pipelines.execution import serving_targets
+    from pipelines.publish.targets import describe_nights, rollback_targets
+
+    targets = serving_targets()
+    nights = rollback_targets(targets, args.to)
+    _say("rolled back; every serving target now serves:")
+    for line in describe_nights(targets.serving_dir, nights):
+        _say(line)
     return EXIT_OK
 
 
@@ -198,53 +243,64 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kpi", description="KPI warehouse: headless operations.")
     sub = p.add_subparsers(dest="command", required=True)
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true",
+                         help="full logs of a run (default: a progress bar and a summary); the traceback of an unexpected error")
 
-    g = sub.add_parser("generate", help="generate the demo company's source systems")
+
+    g = sub.add_parser("generate", parents=[verbose], help="generate the demo company's source systems")
     g.add_argument("--seed", type=int)
     g.add_argument("--scale", type=float)
     g.add_argument("--start", type=_iso)
     g.add_argument("--end", type=_iso)
     g.set_defaults(func=cmd_generate)
 
-    sub.add_parser("prepare", help="compile the KPI catalog and parse the dbt project").set_defaults(
+    sub.add_parser("prepare", parents=[verbose], help="compile the KPI catalog and parse the dbt project").set_defaults(
         func=cmd_prepare)
 
-    d = sub.add_parser("demo", help="generate the demo company and run the whole pipeline on it")
+    d = sub.add_parser("demo", parents=[verbose], help="generate the demo company and run the whole pipeline on it")
     d.add_argument("--scale", type=float)
     d.add_argument("--regenerate", action="store_true")
     d.set_defaults(func=cmd_demo)
 
-    r = sub.add_parser("run", help="run the nightly pipeline for one day (default: yesterday)")
+    r = sub.add_parser("run", parents=[verbose], help="run the nightly pipeline for one day (default: yesterday)")
     r.add_argument("--date", type=_iso)
     r.set_defaults(func=cmd_run)
 
-    b = sub.add_parser("backfill", help="extract and rebuild a range of days in one run")
+    b = sub.add_parser("backfill", parents=[verbose], help="extract and rebuild a range of days in one run")
     b.add_argument("--start", type=_iso, required=True)
     b.add_argument("--end", type=_iso, required=True)
     b.set_defaults(func=cmd_backfill)
 
-    lint = sub.add_parser("lint", help="validate and lint the KPI catalog (SMART, owners, weights, …)")
+    lint = sub.add_parser("lint", parents=[verbose], help="validate and lint the KPI catalog (SMART, owners, weights, …)")
     lint.add_argument("--catalog", help="catalog directory (default: dbt_project/catalog)")
     lint.set_defaults(func=cmd_lint)
 
-    rep = sub.add_parser("report", help="build the reports from the published warehouse")
+    rep = sub.add_parser("report", parents=[verbose], help="build the reports from the published warehouse")
     rep.add_argument("--date", type=_iso, help="as-of date (default: the published as-of date)")
     rep.add_argument("--org", help="scope to this org unit's subtree")
     rep.add_argument("--lang", choices=["en", "zh"], default=None)
     rep.set_defaults(func=cmd_report)
 
-    sub.add_parser("status", help="latest runs, partitions, serving copy, pending alerts").set_defaults(
+    sub.add_parser("status", parents=[verbose], help="latest runs, partitions, serving copy, pending alerts").set_defaults(
         func=cmd_status)
 
-    a = sub.add_parser("ack", help="acknowledge an alert (id or token)")
+    a = sub.add_parser("ack", parents=[verbose], help="acknowledge an alert (id or token)")
     a.add_argument("alert")
     a.set_defaults(func=cmd_ack)
 
-    rb = sub.add_parser("rollback", help="restore a previous published serving copy")
-    rb.add_argument("--to", help="publish id (default: the previous one)")
+    pu = sub.add_parser("publish", parents=[verbose], help="publish the last good build again to every serving target "
+                                         "(Parquet, PostgreSQL), or one org unit's part to a folder")
+    pu.add_argument("--night", help="a kept night (run id or its first characters; default: the current one)")
+    pu.add_argument("--org", help="with --to: only this org unit's subtree")
+    pu.add_argument("--to", help="with --org: folder for kpi.duckdb and parquet/")
+    pu.set_defaults(func=cmd_publish)
+
+    rb = sub.add_parser("rollback", parents=[verbose], help="put every serving target (DuckDB, Parquet, PostgreSQL) back on a kept night")
+    rb.add_argument("--to", help="night: run id or its first characters, as `kpi status` shows (default: the previous)")
     rb.set_defaults(func=cmd_rollback)
 
-    c = sub.add_parser("checkin", help="record an owner's comment on a KPI for a period")
+    c = sub.add_parser("checkin", parents=[verbose], help="record an owner's comment on a KPI for a period")
     c.add_argument("--kpi", required=True)
     c.add_argument("--org", required=True)
     c.add_argument("--grain", choices=["month", "quarter", "year"], default="month")
@@ -276,6 +332,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return EXIT_FAILED
+    except Exception as exc:  # every error is one line and an exit code (the traceback with -v)
+        return _report_error(args, exc)
+
+
+def _report_error(args: argparse.Namespace, exc: Exception) -> int:
+    from pipelines.user_errors import describe, exit_code
+    from quality.catalog import CatalogError
+
+    command = getattr(args, "command", None) or "bench"
+    data_dir = None
+    try:
+        from pipelines.settings import get_settings
+
+        data_dir = get_settings().data_dir
+    except Exception:  # noqa: S110 - the settings themselves may be what is wrong
+        pass
+    line = describe(exc, data_dir)
+    if getattr(args, "verbose", False):
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    if line is None:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _error(command, f"internal error: {type(exc).__name__}: {first[:300]} "
+                        f"(`kpi {command} -v` shows where; please report it)")
+        return EXIT_FAILED
+    _error(command, line)
+    if isinstance(exc, CatalogError):
+        for issue in exc.issues:
+            _say(f"  {issue}")
+    return exit_code(exc)
 
 
 if __name__ == "__main__":

@@ -11,22 +11,42 @@ marks such abandoned runs failed and frees their slots before it starts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 
+from pipelines import progress
 from pipelines.progress import cli_run_config
 from pipelines.run_dates import AS_OF_TAG, RANGE_END_TAG, RANGE_START_TAG
-from pipelines.settings import get_settings
+from pipelines.settings import Settings, get_settings
+from pipelines.user_errors import (
+    EXIT_BLOCKED,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_SOURCES_MISSING,
+    UsageError,
+    disk_full_hint,
+)
 
 NIGHTLY_JOB = "nightly"
+#: The warning check of an extract asset that fails when a file or batch of its source was rejected.
+SOURCE_CHECK = "batches_accepted"
+_PUBLISHED_PREFIXES = ("serving/", "reports/", "alerts/")
 #: Which process runs a headless run (so that a later run can tell it died).
 RUNNER_PID_TAG = "kpi/pid"
 RUNNER_HOST_TAG = "kpi/host"
+
+
+#: The summary of a run is at most this many lines (details: the Dagster UI, or `kpi run -v`).
+SUMMARY_LINES = 40
+_LIST_LIMIT = 8
 
 
 @dataclass
@@ -38,24 +58,76 @@ class RunOutcome:
     failed_blocking_checks: list[str] = field(default_factory=list)
     skipped_steps: list[str] = field(default_factory=list)
     abandoned_runs: list[str] = field(default_factory=list)
+    #: (extract asset, first rejection message, rejected partitions) of the sources this run missed
+    sources_missing: list[tuple[str, str, int]] = field(default_factory=list)
+    #: materialization metadata of the publish / report / alert assets, by asset key
+    published: dict[str, dict] = field(default_factory=dict)
+    retried_steps: list[str] = field(default_factory=list)
+    #: everything the run printed (dbt's lines, …) when the console showed only the progress bar
+    log_file: Path | None = None
 
     @property
     def exit_code(self) -> int:
         if self.success:
-            return 0
-        return 3 if self.failed_blocking_checks else 1
+            return EXIT_SOURCES_MISSING if self.sources_missing else EXIT_OK
+        return EXIT_BLOCKED if self.failed_blocking_checks else EXIT_FAILED
 
     def summary(self) -> str:
-        lines = [f"run {self.run_id} {'succeeded' if self.success else 'FAILED'} in {self.seconds:.1f} s"]
-        for run_id in self.abandoned_runs:
+        """At most SUMMARY_LINES lines: the outcome, what failed or is missing, what was published."""
+        verdict = "succeeded" if self.success else "FAILED"
+        if self.success and self.sources_missing:
+            verdict += f" — published with {len(self.sources_missing)} source(s) missing (exit {EXIT_SOURCES_MISSING})"
+        lines = [f"run {self.run_id} {verdict} in {self.seconds:.1f} s"]
+        for run_id in self.abandoned_runs[:2]:
             lines.append(f"  earlier run {run_id} was abandoned (its process died): marked failed, pool slot freed")
-        for check in self.failed_blocking_checks:
-            lines.append(f"  blocking check failed: {check} — nothing downstream was published")
-        for step, message in self.failed_steps:
-            lines.append(f"  step {step} failed: {message}")
+        lines += _capped([f"  blocking check failed: {c} — nothing downstream was published"
+                          for c in self.failed_blocking_checks])
+        lines += _capped([f"  step {step} failed: {message}" for step, message in self.failed_steps])
+        if self.sources_missing:
+            lines.append("  sources missing (the KPI values that need them are marked unverified):")
+            lines += _capped([f"    {asset}: {n} partition(s) rejected — {message[:240]}"
+                              for asset, message, n in self.sources_missing])
+        if self.retried_steps:
+            lines.append(f"  retried (transient errors): {', '.join(self.retried_steps[:_LIST_LIMIT])}")
         if self.skipped_steps:
-            lines.append(f"  skipped: {', '.join(self.skipped_steps)}")
-        return "\n".join(lines)
+            shown = ", ".join(self.skipped_steps[:_LIST_LIMIT])
+            more = f" and {len(self.skipped_steps) - _LIST_LIMIT} more" if len(self.skipped_steps) > _LIST_LIMIT else ""
+            lines.append(f"  skipped: {shown}{more}")
+        lines += self._published_lines()
+        if self.log_file is not None:
+            lines.append(f"  full log: {self.log_file}")
+        return "\n".join([*lines[:SUMMARY_LINES - 1], lines[-1]] if len(lines) > SUMMARY_LINES else lines)
+
+    def _published_lines(self) -> list[str]:
+        from pipelines.assets.serving import ALERTS_KEY, PARQUET_KEY, POSTGRES_KEY, REPORTS_KEY, SERVING_KEY
+
+        out = []
+        duck = self.published.get(SERVING_KEY.to_user_string())
+        if duck:
+            out.append(f"  published: {duck.get('location', 'serving copy')} (as of {duck.get('as_of_date')}, "
+                       f"{duck.get('total_rows', '?')} rows in {len(duck.get('tables') or {})} tables)")
+        parquet = self.published.get(PARQUET_KEY.to_user_string())
+        if parquet:
+            out.append(f"  published: Parquet, {parquet.get('marts')} marts")
+        pg = self.published.get(POSTGRES_KEY.to_user_string())
+        if pg and pg.get("location"):
+            out.append(f"  published: PostgreSQL {pg['location']}")
+        elif pg:
+            out.append(f"  PostgreSQL: {pg.get('status')}")
+        reports = self.published.get(REPORTS_KEY.to_user_string())
+        if reports:
+            out.append(f"  reports: {reports.get('directory')} ({reports.get('reports')} files)")
+        alerts = self.published.get(ALERTS_KEY.to_user_string())
+        if alerts:
+            out.append(f"  alerts: {alerts.get('created')} new, {alerts.get('escalated')} escalated, "
+                       f"{alerts.get('already_known')} already known")
+        return out
+
+
+def _capped(lines: list[str]) -> list[str]:
+    if len(lines) <= _LIST_LIMIT:
+        return lines
+    return [*lines[:_LIST_LIMIT], f"  … and {len(lines) - _LIST_LIMIT} more (kpi run -v, or the Dagster UI)"]
 
 
 def instance() -> dg.DagsterInstance:
@@ -97,9 +169,10 @@ def fail_abandoned_runs(inst: dg.DagsterInstance) -> list[str]:
 
 def run_nightly(*, partition: date | None = None, start: date | None = None, end: date | None = None,
                 as_of: date | None = None, job_name: str = NIGHTLY_JOB,
-                asset_selection: list[dg.AssetKey] | None = None) -> RunOutcome:
+                asset_selection: list[dg.AssetKey] | None = None, verbose: bool = True) -> RunOutcome:
     """Execute the nightly job for one day, or for a range of days in one run (optionally only the
-    assets ``asset_selection``)."""
+    assets ``asset_selection``). ``verbose``: one line per step and every log message, else a
+    progress bar."""
     from pipelines.definitions import defs
 
     tags: dict[str, str] = {}
@@ -114,30 +187,70 @@ def run_nightly(*, partition: date | None = None, start: date | None = None, end
     inst = instance()
     abandoned = fail_abandoned_runs(inst)
     started = time.monotonic()
-    result = job.execute_in_process(
-        run_config=cli_run_config(),
-        instance=inst,
-        partition_key=partition.isoformat() if partition else None,
-        asset_selection=asset_selection,
-        tags=tags,
-        raise_on_error=False,
-    )
+    steps = len(job.get_subset(asset_selection=set(asset_selection)).nodes_in_topological_order) \
+        if asset_selection else len(job.nodes_in_topological_order)
+
+    def execute() -> dg.ExecuteInProcessResult:
+        return job.execute_in_process(
+            run_config=cli_run_config(verbose=verbose, total_steps=steps),
+            instance=inst,
+            partition_key=partition.isoformat() if partition else None,
+            asset_selection=asset_selection,
+            tags=tags,
+            raise_on_error=False,
+        )
+
+    log_file = None
+    if verbose:
+        result = execute()
+    else:  # the console shows the progress bar; everything the run prints goes to its log file
+        log_file = run_log_file(get_settings())
+        with open(log_file, "w", encoding="utf-8") as log, progress.console(sys.stdout), \
+                contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            result = execute()
     outcome = RunOutcome(run_id=result.run_id, success=result.success, seconds=time.monotonic() - started,
-                         abandoned_runs=abandoned)
+                         abandoned_runs=abandoned, log_file=log_file)
+    data_dir = get_settings().data_dir
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
             message = error.message.strip().splitlines()[0] if error else "unknown error"
-            outcome.failed_steps.append((event.step_key or "?", message))
+            outcome.failed_steps.append((event.step_key or "?", message + disk_full_hint(message, data_dir)))
         elif event.is_step_skipped:
             outcome.skipped_steps.append(event.step_key or "?")
+        elif event.event_type_value == "STEP_UP_FOR_RETRY":
+            outcome.retried_steps.append(event.step_key or "?")
+        elif event.event_type_value == "ASSET_MATERIALIZATION":
+            materialization = event.event_specific_data.materialization
+            outcome.published[materialization.asset_key.to_user_string()] = {
+                k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed and evaluation.blocking:
                 outcome.failed_blocking_checks.append(
                     f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
                 )
+            elif not evaluation.passed and evaluation.check_name == SOURCE_CHECK:
+                rejected = evaluation.metadata.get("rejected_partitions")
+                count = len(getattr(rejected, "value", rejected) or []) or 1
+                outcome.sources_missing.append((evaluation.asset_key.to_user_string(),
+                                                evaluation.description or "rejected", count))
+    outcome.published = {k: v for k, v in outcome.published.items() if k.startswith(_PUBLISHED_PREFIXES)}
     return outcome
+
+
+#: Log files of headless runs kept in <data>/logs.
+RUN_LOGS_KEEP = 30
+
+
+def run_log_file(settings: Settings) -> Path:
+    """A new log file in ``<data>/logs`` for a headless run; the oldest beyond RUN_LOGS_KEEP go."""
+    folder = settings.data_dir / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    logs = sorted(folder.glob("run-*.log"))  # names start with the time: oldest first
+    for old in logs[: max(0, len(logs) - RUN_LOGS_KEEP + 1)]:
+        old.unlink(missing_ok=True)
+    return folder / f"run-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
 
 
 def published_as_of(serving_db) -> date | None:
@@ -148,24 +261,40 @@ def published_as_of(serving_db) -> date | None:
     return row[0] if row and row[0] else None
 
 
+def serving_night(settings: Settings | None = None) -> Path:
+    """The DuckDB file of the night ``serving/kpi.duckdb`` points at (steps and reports open this
+    file, not the link, so that one run reads one night from start to end)."""
+    from pipelines.publish import current_night
+
+    s = settings or get_settings()
+    night = current_night(s.serving_dir)
+    if night is None:
+        raise UsageError(f"nothing is published yet ({s.serving_dir / 'kpi.duckdb'} does not exist): "
+                         "run `kpi run` (or `kpi demo`) first")
+    return night
+
+
 def build_reports(*, as_of: date | None, org: str | None, lang: str | None,
-                  run_id: str | None = None) -> list:
+                  run_id: str | None = None) -> list[Path]:
     """Every report from the published serving copy into ``<data>/reports/<as-of>/``."""
     import duckdb
 
+    from pipelines.publish.scope import subtree
     from quality.catalog import lint_catalog
     from reports import build_all
 
     s = get_settings()
-    serving_db = s.serving_dir / "kpi.duckdb"
-    if not serving_db.exists():
-        raise FileNotFoundError(f"{serving_db} does not exist yet: run `kpi run` or `kpi demo` first")
-    as_of = as_of or published_as_of(serving_db)
-    findings = lint_catalog(s.catalog_dir, s.dbt_project_dir, warehouse_path=None)
-    out_dir = s.reports_dir / as_of.isoformat()
-    if org:
-        out_dir = out_dir / f"org-{org}"
-    with duckdb.connect(str(serving_db), read_only=True) as con:
+    night = serving_night(s)
+    with duckdb.connect(str(night), read_only=True) as con:
+        if org:
+            subtree(con, org)  # an unknown org unit is said in one line, before any report is written
+        as_of = as_of or published_as_of(night)
+        if as_of is None:
+            raise UsageError(f"{night} records no as-of date: pass --date")
+        findings = lint_catalog(s.catalog_dir, s.dbt_project_dir, warehouse_path=None)
+        out_dir = s.reports_dir / as_of.isoformat()
+        if org:
+            out_dir = out_dir / f"org-{org}"
         return build_all(
             con,
             out_dir,
@@ -178,11 +307,54 @@ def build_reports(*, as_of: date | None, org: str | None, lang: str | None,
         )
 
 
+def prune_reports(reports_dir: Path, keep: int, protect: date | None = None) -> list[str]:
+    """Delete the report folders (``<reports>/<as-of date>/``) of all but the ``keep`` latest as-of
+    dates (``protect`` is always kept); return the folders removed."""
+    import shutil
+
+    nights = []
+    for folder in Path(reports_dir).glob("????-??-??"):
+        try:
+            nights.append((date.fromisoformat(folder.name), folder))
+        except ValueError:
+            continue
+    nights.sort(reverse=True)
+    removed = []
+    for day, folder in nights[keep:]:
+        if day != protect and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return sorted(removed)
+
+
+def serving_targets(settings: Settings | None = None):  # -> pipelines.publish.targets.ServingTargets
+    from pipelines.publish.targets import ServingTargets
+
+    s = settings or get_settings()
+    return ServingTargets(
+        serving_dir=s.serving_dir,
+        pg_url=s.serving_pg_url.get_secret_value() if s.serving_pg_url else None,
+        reader_role=s.serving_pg_readonly_role,
+        reader_password=s.serving_pg_reader_password.get_secret_value() if s.serving_pg_reader_password else None,
+        unit_roles=s.pg_unit_roles(),
+        unit_role_prefix=s.serving_pg_unit_role_prefix,
+    )
+
+
+def check_catalog(settings: Settings | None = None) -> None:
+    """Raise CatalogError when the KPI catalog files are invalid (a run would use the last compiled one)."""
+    from quality.catalog import load_catalog
+
+    load_catalog((settings or get_settings()).catalog_dir)
+
+
 def status_lines() -> list[str]:
-    """What a data engineer checks in the morning: last runs, newest partitions, serving copy, alerts."""
+    """What a data engineer checks in the morning: last runs, newest partitions, serving copies, alerts."""
     import sqlite3
 
     import duckdb
+
+    from pipelines.publish.targets import describe_nights, served_nights
 
     s = get_settings()
     lines: list[str] = []
@@ -207,14 +379,22 @@ def status_lines() -> list[str]:
             lines.append(f"  {source + '.' + table:<32} {row['latest']}  rejected: {int(row['rejected'])}")
     serving_db = s.serving_dir / "kpi.duckdb"
     if serving_db.exists():
-        with duckdb.connect(str(serving_db), read_only=True) as con:
+        with duckdb.connect(str(serving_db.resolve()), read_only=True) as con:
             run_id, published_at, as_of = con.execute(
                 "select run_id, published_at, as_of_date from marts._publish_info").fetchone()
-        lines.append(f"serving copy: {serving_db} as of {as_of}, published {published_at} by run {run_id[:8]}")
+        lines.append(f"serving copy: {serving_db} as of {as_of}, published "
+                     f"{published_at:%Y-%m-%d %H:%M %Z} by run {run_id[:8]}")
+        targets = serving_targets(s)
+        lines += describe_nights(s.serving_dir, served_nights(targets))
+        from pipelines.publish import published_copies
+
+        kept = [f"{e['run_id'][:8]} ({e.get('as_of_date') or '?'})"
+                for e in reversed(published_copies(s.serving_dir).get("history", []))]
+        lines.append(f"  kept for `kpi rollback --to <night>`: {', '.join(kept)}")
     else:
         lines.append("serving copy: not published yet")
     if s.alerts_outbox_path.exists():
         with sqlite3.connect(s.alerts_outbox_path) as con:
-            counts = dict(con.execute("select status, count(*) from outbox group by status").fetchall())
-        lines.append(f"alerts: {counts}")
+            counts = con.execute("select status, count(*) from outbox group by status order by 2 desc").fetchall()
+        lines.append("alerts: " + (", ".join(f"{n:,} {status}" for status, n in counts) or "none"))
     return lines

@@ -62,12 +62,27 @@ class Settings(BaseSettings):
     future_tolerance_days: int = Field(1, description="Dates later than run date + this are rejected.")
 
     # --- publish ------------------------------------------------------------------------------------
-    serving_keep: int = Field(3, description="Published copies kept for roll-back.")
+    serving_keep: int = Field(3, ge=1, description="Published nights kept for roll-back (DuckDB files, "
+                                                   "Parquet folders).")
     serving_pg_url: SecretStr | None = Field(None, description="PostgreSQL serving target (optional).")
     serving_pg_readonly_role: str = "kpi_reader"
+    serving_pg_reader_password: SecretStr | None = Field(
+        None, description="Password of the read-only role (BI tools log in with it); without it the role "
+                          "cannot log in and is granted to people's own logins.")
+    serving_pg_unit_roles: str | None = Field(
+        None, description="Comma-separated org unit ids (e.g. DEP-SALES-EAST,DEP-OPS) that get a PostgreSQL "
+                          "role (kpi_unit_<id>) seeing only their subtree (row-level security).")
+    serving_pg_unit_passwords: SecretStr | None = Field(
+        None, description='JSON {"DEP-SALES-EAST": "password", ...}: unit roles that log in themselves.')
+    serving_pg_unit_role_prefix: str = "kpi_unit_"
+    serving_duckdb_storage_version: str = Field(
+        "v1.4.0", description="DuckDB storage format of the serving files: readable by DuckDB clients of "
+                              "this version and later (the DuckDB CLI, BI tools' drivers).")
     serving_show_person_names: bool = Field(False, description="Unmask employee names in serving copies.")
 
     # --- reports & alerts -------------------------------------------------------------------------
+    reports_keep: int = Field(30, ge=1, description="Nights of reports kept in <data>/reports (older "
+                                                    "as-of dates are deleted after each night).")
     report_lang: str = "en"
     alert_min_severity: str = Field("high", description="low | medium | high | critical")
     alert_ack_hours: int = Field(24, description="Unacknowledged alerts escalate after this many hours.")
@@ -152,6 +167,27 @@ class Settings(BaseSettings):
             return self.hr_url.get_secret_value()
         return f"sqlite:///{self.sources_dir / 'hr.sqlite'}"
 
+    def pg_unit_roles(self) -> dict[str, str | None]:
+        """Org unit id → password (None: NOLOGIN) of the PostgreSQL unit roles (row-level security)."""
+        import json
+
+        units = [u.strip() for u in (self.serving_pg_unit_roles or "").split(",") if u.strip()]
+        passwords: dict[str, str] = {}
+        if self.serving_pg_unit_passwords is not None:
+            try:
+                passwords = json.loads(self.serving_pg_unit_passwords.get_secret_value())
+            except ValueError:
+                passwords = None  # type: ignore[assignment]
+            if not isinstance(passwords, dict) or not all(isinstance(v, str) for v in passwords.values()):
+                # the value is a secret: say what is wrong, never what it is
+                raise ValueError('KPI_SERVING_PG_UNIT_PASSWORDS must be a JSON object {"<org unit id>": '
+                                 '"<password>", ...}')
+            unknown = sorted(set(passwords) - set(units))
+            if unknown:
+                raise ValueError(f"KPI_SERVING_PG_UNIT_PASSWORDS names {', '.join(unknown)}, which "
+                                 "KPI_SERVING_PG_UNIT_ROLES does not list")
+        return {unit: passwords.get(unit) for unit in units}
+
     def first_partition(self) -> date:
         return self.partitions_start or self.demo_start
 
@@ -173,7 +209,10 @@ class Settings(BaseSettings):
         )
         if not config.exists() or config.read_text(encoding="utf-8") != wanted:
             tmp = config.with_suffix(".tmp")
-            tmp.write_text(wanted, encoding="utf-8")
+            try:
+                tmp.write_text(wanted, encoding="utf-8")
+            except OSError as exc:  # a failed write names no file: say which
+                raise OSError(exc.errno, exc.strerror, str(tmp)) from exc
             os.replace(tmp, config)
         os.environ["DAGSTER_HOME"] = str(home)
         return home

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'int_org_closure_daily'}}}) }}
 {#- Every org unit, on every day, has exactly one self row (depth 0) and its topmost ancestor is a
     company: the hierarchy valid that day is a tree with no cycle and no dangling parent. -#}
 with

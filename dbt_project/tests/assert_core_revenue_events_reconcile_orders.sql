@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_revenue_events'}}}) }}
 {#- The sale events of an order add up to the order's net amount (fct_orders). -#}
 with
 

@@ -53,6 +53,7 @@ class LayerTranslator(DagsterDbtTranslator):
 
 
 def _manifest() -> dict[str, Any]:
+    dbt_project()  # under `dagster dev`: compiles the catalog and parses the project first
     if not MANIFEST_PATH.exists():
         raise FileNotFoundError(
             f"dbt manifest not found at {MANIFEST_PATH}: run `kpi prepare` (or `make demo`) once "

@@ -8,13 +8,20 @@ acceptable) and `batches_accepted` (warning: a rejected file leaves that partiti
 """
 
 
+import errno
 import time
 from datetime import date
 
 import dagster as dg
 
 from pipelines.extract.registry import SOURCE_TABLES, SourceTable
-from pipelines.extract.run import ExtractConfig, LoadResult, extract_partitions, extract_unpartitioned
+from pipelines.extract.run import (
+    ExtractConfig,
+    LoadResult,
+    extract_partitions,
+    extract_unpartitioned,
+    reject_partitions,
+)
 from pipelines.run_dates import as_of_of
 from pipelines.settings import Settings, get_settings
 
@@ -103,6 +110,37 @@ def summarize(results: list[LoadResult], seconds: float) -> tuple[dict, list[dg.
     return metadata, checks
 
 
+#: Attempts after the first for an error that may pass by itself (a network blip, a busy file).
+EXTRACT_RETRIES = 3
+_TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNREFUSED,
+                     errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNABORTED}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An error that may not happen again if the step is retried in a few seconds."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in _TRANSIENT_ERRNOS
+    return type(exc).__name__ in ("OperationalError", "InterfaceError") and "sqlalchemy" in type(exc).__module__
+
+
+def source_failed(table: SourceTable, cfg: ExtractConfig, dates: list[date], exc: Exception) -> list[LoadResult]:
+    """The table's source failed as a whole: its partitions are recorded rejected with the reason, once,
+    and the step succeeds, so that the night goes on for every other source (the warehouse marks what
+    needed this one unverified). Only when even that cannot be written does the step fail."""
+    from pipelines.user_errors import describe
+
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = f"extraction failed: {type(exc).__name__}{': ' + detail[:300] if detail else ''} (rule: source)"
+    try:
+        return reject_partitions(table, cfg, dates, message)
+    except Exception as second:
+        reason = describe(second, cfg.lake_dir) or f"{type(second).__name__}: {second}"
+        raise dg.Failure(description=f"{table.name}: {message}; recording the rejection failed too: {reason}",
+                         allow_retries=False) from second
+
+
 def build_extract_asset(table: SourceTable, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     key = dg.AssetKey([f"raw_{table.source}", table.table])
     check_specs = [
@@ -125,21 +163,26 @@ def build_extract_asset(table: SourceTable, partitions_def: dg.PartitionsDefinit
         check_specs=check_specs,
         kinds={"parquet", "python"},
         owners=["team:data-engineering"],
-        retry_policy=dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL),
+        # retried only for errors that may pass (is_transient); anything else is a rejection, once
+        retry_policy=dg.RetryPolicy(max_retries=EXTRACT_RETRIES, delay=10, backoff=dg.Backoff.EXPONENTIAL),
         metadata={"lake_path": f"lake/raw/{table.source}/{table.table}/"},
     )
     def _extract(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         settings = get_settings()
         started = time.monotonic()
-        if table.partitioned:
-            dates = [date.fromisoformat(k) for k in context.partition_keys]
-            # the run's "today" for the future-date rule: its as-of date when it has one (a back-fill,
-            # a re-run of old days), else its last day — so grouping days into runs changes nothing
-            cfg = extract_config(settings, as_of_of(context) or max(dates), progress=context.log.info)
-            results = extract_partitions(table, dates, cfg)
-        else:
-            cfg = extract_config(settings, as_of_of(context), progress=context.log.info)
-            results = extract_unpartitioned(table, cfg)
+        dates = [date.fromisoformat(k) for k in context.partition_keys] if table.partitioned else []
+        # the run's "today" for the future-date rule: its as-of date when it has one (a back-fill,
+        # a re-run of old days), else its last day — so grouping days into runs changes nothing
+        cfg = extract_config(settings, as_of_of(context) or (max(dates) if dates else None),
+                             progress=context.log.info)
+        try:
+            results = extract_partitions(table, dates, cfg) if table.partitioned else extract_unpartitioned(table, cfg)
+        except Exception as exc:
+            if is_transient(exc) and context.retry_number < EXTRACT_RETRIES:
+                context.log.warning(f"{key.to_user_string()}: {type(exc).__name__}: {exc} — may pass; retrying")
+                raise
+            results = source_failed(table, cfg, dates, exc)
+            context.log.error(f"{key.to_user_string()}: {results[0].message}")
         metadata, checks = summarize(results, time.monotonic() - started)
         context.log.info(
             f"{key.to_user_string()}: {metadata['rows_read']} read, {metadata['rows_loaded']} loaded, "

@@ -39,6 +39,22 @@ def pii_columns_from_manifest(manifest_path: Path = MANIFEST_PATH) -> list[tuple
     return sorted(pairs)
 
 
+def mart_docs_from_manifest(manifest_path: Path = MANIFEST_PATH) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """({mart: description}, {mart: {column: description}}) from the dbt docs, for the serving copies'
+    table and column comments."""
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    tables: dict[str, str] = {}
+    columns: dict[str, dict[str, str]] = {}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") != "model" or node.get("schema") != "marts":
+            continue
+        if node.get("description"):
+            tables[node["name"]] = node["description"].strip()
+        columns[node["name"]] = {name: column["description"].strip()
+                                 for name, column in node.get("columns", {}).items() if column.get("description")}
+    return tables, columns
+
+
 def warehouse_as_of(warehouse: Path) -> date | None:
     """The as-of date the warehouse was built for (the latest day in kpi_actuals)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -62,6 +78,7 @@ def serving_duckdb(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from pipelines.publish import publish_duckdb
 
     s = get_settings()
+    table_docs, column_docs = mart_docs_from_manifest()
     with warehouse_lock(s.warehouse_path, on_wait=context.log.info):
         as_of = warehouse_as_of(s.warehouse_path)
         result = publish_duckdb(
@@ -72,6 +89,9 @@ def serving_duckdb(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             pii_columns=pii_columns_from_manifest(),
             as_of_date=as_of,
             run_id=context.run_id,
+            table_docs=table_docs,
+            column_docs=column_docs,
+            storage_version=s.serving_duckdb_storage_version,
         )
     return dg.MaterializeResult(metadata={**result.to_dict(), "as_of_date": str(as_of)})
 
@@ -82,13 +102,14 @@ def serving_duckdb(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     group_name="publish",
     kinds={"parquet"},
     owners=["team:data-engineering"],
-    description="The published marts as Parquet, one folder per mart (serving/parquet/<mart>/).",
+    description="The published marts as Parquet, one folder per mart (serving/parquet/<mart>/); all marts "
+                "of a night switch at once.",
 )
 def serving_parquet(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    from pipelines.publish import export_parquet
+    from pipelines.execution import serving_targets
+    from pipelines.publish.targets import publish_parquet
 
-    s = get_settings()
-    exported = export_parquet(s.serving_dir / "kpi.duckdb", s.serving_dir / "parquet")
+    exported = publish_parquet(serving_targets(), context.run_id)
     return dg.MaterializeResult(metadata={"marts": len(exported),
                                           "rows": sum(v["rows"] for v in exported.values())})
 
@@ -100,20 +121,15 @@ def serving_parquet(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     kinds={"postgres"},
     owners=["team:data-engineering"],
     description="The published marts in PostgreSQL (schema marts, swapped in one transaction) with a "
-                "read-only role; skipped unless KPI_SERVING_PG_URL is set.",
+                "read-only role and per-unit roles (row-level security); skipped unless KPI_SERVING_PG_URL is set.",
 )
 def serving_postgres(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    from pipelines.publish import publish_postgres
+    from pipelines.execution import serving_targets
+    from pipelines.publish.targets import publish_pg
 
-    s = get_settings()
-    if s.serving_pg_url is None:
+    result = publish_pg(serving_targets(), context.run_id)
+    if result is None:
         return dg.MaterializeResult(metadata={"status": "not configured (KPI_SERVING_PG_URL unset)"})
-    result = publish_postgres(
-        s.serving_dir / "kpi.duckdb",
-        s.serving_pg_url.get_secret_value(),
-        readonly_role=s.serving_pg_readonly_role,
-        run_id=context.run_id,
-    )
     return dg.MaterializeResult(metadata=result.to_dict())
 
 
@@ -127,13 +143,20 @@ def serving_postgres(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
                 "<data>/reports/<as-of date>/.",
 )
 def nightly_reports(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    from pipelines.execution import build_reports
+    from pipelines.execution import build_reports, prune_reports
 
+    s = get_settings()
     paths = build_reports(as_of=None, org=None, lang=None, run_id=context.run_id)
+    # the night just written is kept even when it is older than the kept ones (a back-fill of old days)
+    removed = prune_reports(s.reports_dir, s.reports_keep, protect=date.fromisoformat(paths[0].parent.name)) \
+        if paths else []
+    if removed:
+        context.log.info(f"removed the reports of {len(removed)} older night(s) (KPI_REPORTS_KEEP={s.reports_keep})")
     return dg.MaterializeResult(metadata={
         "reports": len(paths),
         "directory": dg.MetadataValue.path(str(paths[0].parent)) if paths else "",
         "files": [p.name for p in paths],
+        "removed_nights": removed,
     })
 
 

@@ -322,6 +322,21 @@ def extract_unpartitioned(table: SourceTable, cfg: ExtractConfig) -> list[LoadRe
     return results
 
 
+def reject_partitions(table: SourceTable, cfg: ExtractConfig, dates: Sequence[date], message: str) -> list[LoadResult]:
+    """Record that ``table`` could not be extracted at all (its source failed in a way no reader
+    foresaw): one rejected load-log row per date (one for a workbook table), naming the reason, so
+    the warehouse marks what depends on it unverified; partitions loaded earlier stay in the lake."""
+    run = _new_run(table, cfg)
+    if table.partitioned:
+        refs = [(d, table.landing_path(cfg.landing_dir, d).relative_to(cfg.landing_dir).as_posix()
+                 if table.kind != "database" else f"{table.table}@{table.database}") for d in sorted(set(dates))]
+    else:
+        refs = [(None, table.landing_glob or table.name)]
+    results = [_reject(run, rejected(day, ref, f"{ref}: {message}"), f"{ref}: {message}") for day, ref in refs]
+    _flush_log(run)
+    return results
+
+
 def extract_table(table: SourceTable, cfg: ExtractConfig, dates: Sequence[date] = ()) -> list[LoadResult]:
     """``extract_partitions`` for daily tables, ``extract_unpartitioned`` for the workbooks."""
     if table.partitioned:

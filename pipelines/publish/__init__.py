@@ -1,8 +1,9 @@
 """Serving copies of the public marts (pure Python, no Dagster import).
 
-- :func:`publish_duckdb` — ``serving/kpi.duckdb``: a new file swapped in atomically, last N kept;
-  :func:`rollback` puts a kept copy back.
-- :func:`export_parquet` — ``serving/parquet/<mart>/part-0.parquet``, one folder swapped per mart.
+- :func:`publish_duckdb` — ``serving/kpi.duckdb``: a link to the night's own file, switched atomically,
+  last N nights kept; :func:`rollback` points it at a kept night again.
+- :func:`export_parquet` — ``serving/parquet/<mart>/part-0.parquet``: a link to the night's folder,
+  switched atomically (all marts at once).
 - :func:`publish_postgres` — schema ``marts`` in PostgreSQL, replaced in one transaction, with a
   read-only role that sees only the marts.
 
@@ -16,8 +17,11 @@ from pipelines.publish.parquet import export_parquet
 from pipelines.publish.postgres import SCALAR_TYPES, pg_column, publish_postgres
 from pipelines.publish.serving import (
     SERVING_FILE,
+    current_night,
+    current_run_id,
     publish_duckdb,
     published_copies,
+    resolve_night,
     rollback,
 )
 
@@ -25,6 +29,8 @@ __all__ = [
     "DEFAULT_PERSON_COLUMNS",
     "SCALAR_TYPES",
     "SERVING_FILE",
+    "current_night",
+    "current_run_id",
     "PublishError",
     "PublishResult",
     "export_parquet",
@@ -33,5 +39,6 @@ __all__ = [
     "publish_duckdb",
     "publish_postgres",
     "published_copies",
+    "resolve_night",
     "rollback",
 ]

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import errno
 import fcntl
+import functools
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +28,10 @@ PRIVATE_SCHEMAS = frozenset({"raw", "staging", "intermediate", "main", "lake_met
 
 class PublishError(RuntimeError):
     """A publish step failed; the message names the file, table or schema involved (never a secret)."""
+
+
+class UnknownNight(PublishError):
+    """The night asked for is not a kept night (or names several)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,41 @@ def check_identifier(name: str, what: str) -> str:
 def quote_ident(name: str) -> str:
     """Quote an identifier read from a catalog (DuckDB and PostgreSQL share the rule)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(text: str) -> str:
+    """A string literal for the few statements that take no parameters (``COMMENT ON`` in DuckDB):
+    standard SQL quoting (quotes doubled; backslashes are not escapes in DuckDB); NULs dropped."""
+    return "'" + str(text).replace("\x00", "").replace("'", "''") + "'"
+
+
+def switch_link(link: Path, target: str) -> None:
+    """Make ``link`` a symbolic link to ``target`` (relative to the link's folder) in one atomic step.
+
+    A new link is made under a temp name and renamed over ``link``: a reader resolving ``link`` sees
+    the old target or the new one, never no link. ``link`` may be a plain file (the one-file layout)
+    or a link; a real folder is exchanged with the new link (Linux renameat2) and then removed.
+    """
+    tmp = link.with_name(f".tmp-link-{link.name}-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(target, tmp)
+    try:
+        if link.is_dir() and not link.is_symlink():
+            if not exchange_paths(tmp, link):
+                old = link.with_name(f".tmp-old-{link.name}-{os.getpid()}")
+                os.rename(link, old)
+                os.rename(tmp, link)
+                tmp = old
+            shutil.rmtree(tmp, ignore_errors=True)  # `tmp` now holds the old folder
+        else:
+            os.replace(tmp, link)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if tmp.is_symlink():
+                tmp.unlink()
+        raise
+    fsync_dir(link.parent)
 
 
 def mask_url(url: str | None) -> str:
@@ -140,3 +184,34 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths with Linux renameat2(RENAME_EXCHANGE); False if unsupported."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+@functools.cache
+def _renameat2() -> Any:
+    """glibc's renameat2 (2.28+), or None when the platform has none."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        func = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    return func

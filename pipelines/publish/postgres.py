@@ -13,6 +13,16 @@ Renaming a schema takes no lock on its tables: a query running on the old tables
 the next query resolves ``marts.x`` to the new table. The old schema is dropped after the commit with
 a short ``lock_timeout`` (if a long reader still holds it, the next publish drops it).
 
+Every table and column carries the comment of the DuckDB serving copy (the dbt docs).
+
+Row-level security (``unit_roles``): each listed org unit gets a role (``kpi_unit_<id>``, LOGIN with
+its password if one is given, else NOLOGIN — grant it to people's own logins), member of the group
+role ``<readonly_role>_units``. Every mart with an ``org_unit_id`` column (``current_org_unit_id``
+for ``dim_employee``) gets row-level security: the read-only role sees every row; a member of a unit
+role sees the rows of that unit's subtree only (``marts._rls_scope`` lists role → org unit, built
+from the org structure, see :mod:`pipelines.publish.scope`). Marts without such a column are the
+same for everyone. The publishing user owns the tables and is not subject to the policies.
+
 The read-only role (default ``kpi_reader``; created if missing, LOGIN only with a password) gets
 CONNECT on the database, USAGE on ``marts`` and SELECT on its tables — nothing else: every privilege
 it holds on other schemas is revoked on each publish (the replaced ``marts__old_*`` schema keeps its
@@ -55,6 +65,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +81,7 @@ from pipelines.publish._common import (
     quote_ident,
     scrub,
 )
+from pipelines.publish.scope import role_name, scope_column, scope_rows, table_comments
 from pipelines.publish.serving import PUBLISH_INFO_TABLE
 
 log = logging.getLogger(__name__)
@@ -104,6 +116,12 @@ SCALAR_TYPES: dict[str, str] = {
     "bit": "varbit",
 }
 _NESTED = {"struct", "map", "union"}
+RLS_SCOPE_TABLE = "_rls_scope"
+RLS_SCOPE_DOCS = {
+    "": "Row-level security: which org units each unit role sees (the unit's subtree).",
+    "role_name": "PostgreSQL role of an org unit (kpi_unit_<id>).",
+    "org_unit_id": "An org unit whose rows members of the role see.",
+}
 _CHUNK = 1 << 20
 
 
@@ -170,20 +188,26 @@ def publish_postgres(
     readonly_password: str | None = None,
     run_id: str | None = None,
     drop_timeout_seconds: float = 5.0,
+    unit_roles: Mapping[str, str | None] | None = None,
+    unit_role_prefix: str = "kpi_unit_",
 ) -> PublishResult:
     """Load every table of ``schema`` in the DuckDB ``serving_db`` into PostgreSQL ``schema`` (atomic swap).
 
     ``pg_url`` may hold a password: it is never logged, stored or put in an error message (masked).
-    ``run_id`` defaults to the serving copy's ``_publish_info.run_id``.
+    ``run_id`` defaults to the serving copy's ``_publish_info.run_id``. ``unit_roles``: org unit id →
+    password (or None) of the units that get a row-level-security role.
     """
     started = time.perf_counter()
     check_identifier(schema, "schema")
     check_identifier(readonly_role, "read-only role")
+    check_identifier(unit_role_prefix + "x", "unit role prefix")
+    unit_roles = dict(unit_roles or {})
     serving_db = Path(serving_db)
     if not serving_db.is_file():
         raise PublishError(f"serving copy {serving_db} does not exist: publish the DuckDB copy first")
+    serving_db = serving_db.resolve()  # one night, even if the link moves while we read
     safe_url = mask_url(pg_url)
-    secrets_in_play = [_password_of(pg_url), readonly_password]
+    secrets_in_play = [_password_of(pg_url), readonly_password, *unit_roles.values()]
 
     duck = duckdb.connect(str(serving_db), read_only=True)
     try:
@@ -214,10 +238,18 @@ def publish_postgres(
                 with conn.transaction(), conn.cursor() as cur:
                     cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"kpi-publish:{schema}"])
                     cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(staging)))
+                    scoped: dict[str, str] = {}
                     with tempfile.TemporaryDirectory(prefix="kpi-pg-publish-") as tmp:
                         for mart in marts:
-                            tables[mart] = _load_table(duck, cur, schema, mart, staging, Path(tmp))
+                            tables[mart], column = _load_table(duck, cur, schema, mart, staging, Path(tmp))
+                            if column:
+                                scoped[mart] = column
                     _ensure_role(cur, readonly_role, readonly_password, notes)
+                    group = f"{readonly_role}_units"
+                    if unit_roles:
+                        rows = scope_rows(duck, list(unit_roles), unit_role_prefix, schema)
+                        _row_level_security(cur, staging, scoped, rows, readonly_role, group, unit_roles,
+                                            unit_role_prefix, notes)
                     cur.execute(
                         "SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]
                     )
@@ -233,6 +265,8 @@ def publish_postgres(
                         )
                     )
                     _apply_grants(cur, schema, readonly_role)
+                    if unit_roles:
+                        _apply_grants(cur, schema, group)
                 notes += _drop_old_schemas(conn, schema, drop_timeout_seconds)
         except psycopg.Error as exc:
             message = scrub(str(exc).strip(), secrets_in_play)
@@ -267,7 +301,8 @@ def _password_of(pg_url: str) -> str | None:
 
 def _load_table(
     duck: duckdb.DuckDBPyConnection, cur: psycopg.Cursor[Any], schema: str, mart: str, staging: str, tmp: Path
-) -> int:
+) -> tuple[int, str | None]:
+    """Create and fill one table; (rows, the column its rows are scoped by or None)."""
     relation = duck.table(f"{quote_ident(schema)}.{quote_ident(mart)}")
     columns = list(zip(relation.columns, relation.types, strict=True))
     mapped = [(name, *pg_column(name, duck_type)) for name, duck_type in columns]
@@ -280,6 +315,8 @@ def _load_table(
             ),
         )
     )
+    table_doc, column_docs = table_comments(duck, schema, mart)
+    _comment(cur, staging, mart, table_doc, column_docs)
     csv_path = tmp / f"{mart}.csv"
     select = ", ".join(f"{expr} AS {quote_ident(name)}" for name, _, expr in mapped)
     # identifiers come from the serving copy's catalog and are quoted; no value is pasted
@@ -302,7 +339,55 @@ def _load_table(
     if loaded != expected:
         raise PublishError(f"{schema}.{mart}: COPY loaded {loaded} rows, the serving copy has {expected}")
     cur.execute(sql.SQL("ANALYZE {}.{}").format(sql.Identifier(staging), sql.Identifier(mart)))
-    return int(loaded)
+    return int(loaded), scope_column(name for name, _, _ in mapped)
+
+
+def _comment(cur: psycopg.Cursor[Any], schema: str, table: str, table_doc: str | None,
+             column_docs: Mapping[str, str]) -> None:
+    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    if table_doc:
+        cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(target, sql.Literal(table_doc)))
+    for column, doc in column_docs.items():
+        cur.execute(sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(target, sql.Identifier(column), sql.Literal(doc)))
+
+
+def _row_level_security(
+    cur: psycopg.Cursor[Any],
+    staging: str,
+    scoped: Mapping[str, str],
+    rows: list[tuple[str, str]],
+    reader: str,
+    group: str,
+    unit_roles: Mapping[str, str | None],
+    prefix: str,
+    notes: list[str],
+) -> None:
+    """Unit roles in ``group``; the scope table; a policy per scoped table: ``reader`` sees every row,
+    members of a unit role the rows of its subtree."""
+    _ensure_role(cur, group, None, notes)
+    for unit, password in unit_roles.items():
+        role = role_name(prefix, unit)
+        _ensure_role(cur, role, password, notes)
+        cur.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(role)))
+    scope = sql.SQL("{}.{}").format(sql.Identifier(staging), sql.Identifier(RLS_SCOPE_TABLE))
+    cur.execute(sql.SQL("CREATE TABLE {} (role_name text NOT NULL, org_unit_id text NOT NULL, "
+                        "PRIMARY KEY (role_name, org_unit_id))").format(scope))
+    cur.executemany(sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(scope), rows)
+    _comment(cur, staging, RLS_SCOPE_TABLE, RLS_SCOPE_DOCS[""], {k: v for k, v in RLS_SCOPE_DOCS.items() if k})
+    member_of = sql.SQL("pg_has_role((SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = role_name), 'MEMBER')")
+    policies = {RLS_SCOPE_TABLE: member_of}
+    for table, column in scoped.items():
+        policies[table] = sql.SQL(
+            "{} IN (SELECT s.org_unit_id FROM {} s JOIN pg_catalog.pg_roles r ON r.rolname = s.role_name "
+            "WHERE pg_has_role(r.oid, 'MEMBER'))").format(sql.Identifier(column), scope)
+    for table, condition in policies.items():
+        target = sql.SQL("{}.{}").format(sql.Identifier(staging), sql.Identifier(table))
+        cur.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(target))
+        cur.execute(sql.SQL("CREATE POLICY kpi_all_rows ON {} FOR SELECT TO {} USING (true)").format(
+            target, sql.Identifier(reader)))
+        cur.execute(sql.SQL("CREATE POLICY kpi_unit_subtree ON {} FOR SELECT TO {} USING ({})").format(
+            target, sql.Identifier(group), condition))
+    notes.append(f"row-level security on {len(scoped)} tables for {len(unit_roles)} unit role(s)")
 
 
 def _ensure_role(cur: psycopg.Cursor[Any], role: str, password: str | None, notes: list[str]) -> None:

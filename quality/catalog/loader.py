@@ -90,6 +90,11 @@ def load_catalog(
             continue
         for key in set(doc) - {"objectives", "kpis"}:
             issues.append(CatalogIssue(name, None, str(key), "unknown top-level key (expected objectives, kpis)"))
+        for key in ("objectives", "kpis"):
+            if not isinstance(doc.get(key) or [], list):
+                issues.append(CatalogIssue(name, None, key, f"must be a list of entries, not "
+                                                            f"{type(doc[key]).__name__} {repr(doc[key])[:60]}"))
+                doc[key] = []
         for entry in doc.get("objectives") or []:
             oid = entry.get("id") if isinstance(entry, dict) else None
             try:

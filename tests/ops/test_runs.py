@@ -343,7 +343,7 @@ def killed(ops_base: BaseEnv, tmp_path_factory: pytest.TempPathFactory) -> Itera
     env = ops_base.env.copy(root)
     serving_before = sha256_file(env.serving_file)
     log = root / "killed.log"
-    proc = env.popen("cli", "run", "--date", WEEK[0].isoformat(), log=log)
+    proc = env.popen("cli", "run", "-v", "--date", WEEK[0].isoformat(), log=log)  # -v: dbt's lines on stdout
     orphans: list[int] = []
     try:
         wait_for_log(proc, log, MODEL_WRITTEN, count=10, timeout=RUN_TIMEOUT_S)
@@ -380,6 +380,11 @@ def test_sigkill_during_dbt_leaves_the_serving_copy_intact(killed: Killed) -> No
 def test_the_next_run_after_sigkill_completes_without_manual_steps(killed: Killed) -> None:
     out = killed.recovery.stdout
     assert killed.recovery.returncode == 0, out[-4000:] + killed.recovery.stderr[-4000:]
+    # without -v: a progress bar and a short summary; dbt's lines are in the run's log file
+    assert len(out.splitlines()) <= 40, out
+    assert re.search(r"^  \[#+\.*\] \d+/\d+ steps", out, flags=re.MULTILINE), out
+    log_file = re.search(r"full log: (\S+)", out).group(1)
+    assert "OK created sql table model marts.kpi_actuals" in Path(log_file).read_text(encoding="utf-8")
     assert re.search(r"run \S+ succeeded", out)
     # the killed run's record was closed (its process is gone), which freed its `warehouse` pool slot
     assert re.search(r"earlier run \S+ was abandoned \(its process died\)", out), out[-3000:]
@@ -408,6 +413,13 @@ def test_kpi_status_shows_the_runs_and_the_serving_copy(killed: Killed) -> None:
     assert f"serving copy: {killed.env.serving_file} as of {as_of}," in out
     assert f"by run {run_id[:8]}" in out
     assert re.search(r"servicedesk\.tickets\s+" + WEEK[0].isoformat(), out), out
+    # plain text: which night each target serves, the kept nights, alerts counted by status
+    assert re.search(rf"DuckDB \(serving/kpi.duckdb\)\s+night {run_id[:8]} \(as of {as_of}\)", out), out
+    assert re.search(rf"Parquet \(serving/parquet/\)\s+night {run_id[:8]}", out), out
+    assert f"kept for `kpi rollback --to <night>`: {run_id[:8]} ({as_of})" in out
+    assert "{" not in out and "}" not in out, out
+    alerts = [line for line in lines if line.startswith("alerts:")]
+    assert len(alerts) == 1 and re.fullmatch(r"alerts: (none|[\d,]+ \w+(, [\d,]+ \w+)*)", alerts[0]), alerts
 
 
 # ------------------------------------------------------------------------------------------------
@@ -432,7 +444,7 @@ def test_kpi_run_exits_3_with_the_reason_when_a_blocking_check_fails(
     published = {name: tree_hashes(env.data_dir / name) for name in ("serving", "reports", "state")}
     break_plan_weights(env.data_dir / "landing")
 
-    proc = env.run("cli", "run", "--date", WEEK[1].isoformat())
+    proc = env.run("cli", "run", "-v", "--date", WEEK[1].isoformat())
 
     out = proc.stdout
     assert proc.returncode == 3, out[-4000:] + proc.stderr[-3000:]

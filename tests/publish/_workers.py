@@ -49,6 +49,27 @@ def read_serving_copy_in_a_loop(serving_file: str, stop, results) -> None:
     results.put({"reads": reads, "errors": errors, "mixed": mixed, "seen": sorted(seen), "messages": messages})
 
 
+def stray_writer_main(argv: list[str]) -> None:
+    """``python -m tests.publish._workers stray <database> <dir>``: what a SQL client opened READ-WRITE on
+    the serving copy does. Opens it, writes (a WAL appears), creates ``<dir>/ready``; once ``<dir>/go``
+    exists, CHECKPOINTs (the WAL is gone) and writes again (a new WAL is created — DuckDB names it
+    after the file it opened), creates ``<dir>/done`` and keeps the database open until ``<dir>/stop``."""
+    database, folder = argv[0], Path(argv[1])
+    con = duckdb.connect(database)
+    con.execute("CREATE TABLE IF NOT EXISTS main.scratch (i INTEGER)")
+    con.execute("INSERT INTO main.scratch VALUES (1)")
+    (folder / "ready").touch()
+    while not (folder / "go").exists():
+        time.sleep(0.02)
+    con.execute("CHECKPOINT")
+    con.execute("INSERT INTO main.scratch VALUES (2)")
+    (folder / "done").touch()
+    deadline = time.time() + 120
+    while not (folder / "stop").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    con.close()
+
+
 def publish_main(argv: list[str]) -> None:
     """``python -m tests.publish._workers <warehouse> <serving_dir> <run_id>``: one publish."""
     from pipelines.publish import publish_duckdb
@@ -60,4 +81,7 @@ def publish_main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    publish_main(sys.argv[1:])
+    if sys.argv[1:2] == ["stray"]:
+        stray_writer_main(sys.argv[2:])
+    else:
+        publish_main(sys.argv[1:])

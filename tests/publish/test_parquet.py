@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -105,3 +106,65 @@ def test_readers_always_find_a_complete_file_while_exporting(warehouse: Path, se
 def test_export_needs_a_serving_copy(tmp_path: Path) -> None:
     with pytest.raises(PublishError, match="does not exist"):
         export_parquet(tmp_path / "kpi.duckdb", tmp_path / "parquet")
+
+
+@pytest.mark.slow
+def test_a_reader_of_several_marts_never_sees_two_nights_mixed(warehouse: Path, serving_dir: Path) -> None:
+    """All marts of a night switch at once: a reader that resolves ``parquet/`` once and reads two
+    marts gets both from one night, while nights are exported under it (the one-folder-per-mart
+    swap mixed nights in 4 of 1,530 such reads, issue 16)."""
+    build_warehouse(warehouse, "run-1", big_rows=100_000)
+    publish_duckdb(warehouse, serving_dir, run_id="run-1")
+    out = serving_dir / "parquet"
+    export_parquet(serving_dir / "kpi.duckdb", out)
+    stop = threading.Event()
+    reads: list[tuple[str, ...]] = []
+    errors: list[str] = []
+
+    def read_loop() -> None:
+        con = duckdb.connect()
+        while not stop.is_set():
+            base = Path(os.path.realpath(out))  # one resolution: one night
+            try:
+                reads.append(tuple(r[0] for r in con.execute(
+                    "SELECT DISTINCT build_run_id FROM read_parquet(?) UNION "
+                    "SELECT DISTINCT build_run_id FROM read_parquet(?) UNION "
+                    "SELECT DISTINCT build_run_id FROM read_parquet(?)",
+                    [str(base / m / "part-0.parquet") for m in ("dim_employee", "kpi_attainment", "fct_big")],
+                ).fetchall()))
+            except Exception as exc:  # the assertion below reports it
+                errors.append(repr(exc))
+        con.close()
+
+    thread = threading.Thread(target=read_loop)
+    thread.start()
+    try:
+        for i in range(2, 8):
+            build_warehouse(warehouse, f"run-{i}", big_rows=100_000 + i)
+            publish_duckdb(warehouse, serving_dir, run_id=f"run-{i}", keep=3)
+            export_parquet(serving_dir / "kpi.duckdb", out, keep_runs=[f"run-{i - 1}", f"run-{i}"])
+    finally:
+        stop.set()
+        thread.join()
+    assert errors == []
+    mixed = [r for r in reads if len(r) != 1]
+    assert mixed == [], f"{len(mixed)} of {len(reads)} reads mixed two nights: {mixed[:3]}"
+    assert len({r[0] for r in reads}) >= 3 and len(reads) > 50
+    # older nights are removed once they are no longer kept; the link names the last one
+    assert sorted(p.name for p in (serving_dir / "parquet-nights").iterdir() if not p.name.startswith(".")) == [
+        "run-6", "run-7"]
+    assert os.readlink(out) == "parquet-nights/run-7"
+
+
+def test_a_kept_night_is_switched_back_without_rewriting_it(warehouse: Path, serving_dir: Path) -> None:
+    publish_duckdb(warehouse, serving_dir, run_id="run-1")
+    out = serving_dir / "parquet"
+    export_parquet(serving_dir / "kpi.duckdb", out)
+    first = (serving_dir / "parquet-nights" / "run-1" / "fct_big" / "part-0.parquet").stat().st_ino
+    build_warehouse(warehouse, "run-2", big_rows=5)
+    publish_duckdb(warehouse, serving_dir, run_id="run-2")
+    export_parquet(serving_dir / "kpi.duckdb", out)
+    assert json.loads((out / "_manifest.json").read_text())["run_id"] == "run-2"
+    export_parquet(serving_dir / "nights" / "kpi-run-1.duckdb", out)  # a roll-back of the Parquet target
+    assert os.readlink(out) == "parquet-nights/run-1"
+    assert (out / "fct_big" / "part-0.parquet").stat().st_ino == first

@@ -61,10 +61,13 @@ def test_serving_copy_holds_only_the_marts(warehouse: Path, serving_dir: Path) -
     info = _read(live, "SELECT table_name, row_count, run_id, as_of_date FROM marts._publish_info ORDER BY 1")
     assert {r[0]: r[1] for r in info} == result.tables
     assert {(r[2], r[3]) for r in info} == {("run-1", date(2025, 11, 19))}
-    # the file is complete on its own: no WAL beside it, nothing but the copies and the manifest
-    assert sorted(p.name for p in serving_dir.iterdir() if not p.name.startswith(".publish")) == [
-        "kpi-run-1.duckdb", "kpi.duckdb", "publishes.json",
+    # the night's file is complete on its own (no WAL beside it) and read-only; kpi.duckdb points at it
+    assert sorted(p.relative_to(serving_dir).as_posix() for p in serving_dir.rglob("*")
+                  if not p.name.startswith(".publish")) == [
+        "kpi.duckdb", "nights", "nights/kpi-run-1.duckdb", "publishes.json",
     ]
+    assert os.readlink(live) == "nights/kpi-run-1.duckdb"
+    assert (serving_dir / "nights" / "kpi-run-1.duckdb").stat().st_mode & 0o777 == 0o444
 
 
 def test_person_names_are_masked_by_default(warehouse: Path, serving_dir: Path) -> None:
@@ -112,7 +115,7 @@ def test_keep_n_copies_and_roll_back(warehouse: Path, serving_dir: Path) -> None
         build_warehouse(warehouse, f"run-{i}")
         result = publish_duckdb(warehouse, serving_dir, run_id=f"run-{i}", keep=2)
     assert result.kept == ["run-4", "run-5"]
-    assert sorted(p.name for p in serving_dir.glob("kpi-*.duckdb")) == ["kpi-run-4.duckdb", "kpi-run-5.duckdb"]
+    assert sorted(p.name for p in serving_dir.glob("nights/kpi-*.duckdb")) == ["kpi-run-4.duckdb", "kpi-run-5.duckdb"]
     manifest = json.loads((serving_dir / "publishes.json").read_text())
     assert manifest["current"] == "run-5" and [e["run_id"] for e in manifest["history"]] == ["run-4", "run-5"]
 
@@ -124,7 +127,7 @@ def test_keep_n_copies_and_roll_back(warehouse: Path, serving_dir: Path) -> None
         rollback(serving_dir)
     assert rollback(serving_dir, to="run-5") == "run-5"
     assert _read(live, "SELECT DISTINCT build_run_id FROM marts.fct_big") == [("run-5",)]
-    with pytest.raises(PublishError, match="run 'run-1' is not a kept copy"):
+    with pytest.raises(PublishError, match=r"night 'run-1' is not a kept night \(kept: run-4, run-5\)"):
         rollback(serving_dir, to="run-1")
 
 
@@ -175,7 +178,7 @@ def test_bad_input_is_refused_with_a_clear_message(warehouse: Path, serving_dir:
     with pytest.raises(PublishError, match="schema 'marts' has no tables"):
         publish_duckdb(empty, serving_dir, run_id="r")
     assert not (serving_dir / "kpi.duckdb").exists()
-    assert not list(serving_dir.glob(".tmp-*"))
+    assert not list(serving_dir.glob("**/.tmp-*"))
 
 
 def test_a_wal_left_by_a_read_write_opener_is_not_replayed_on_the_new_copy(
@@ -228,7 +231,7 @@ def test_a_publish_killed_mid_write_leaves_the_serving_copy_intact(warehouse: Pa
         stderr=subprocess.PIPE,
     )
     deadline = time.time() + 60
-    while time.time() < deadline and not list(serving_dir.glob(".tmp-kpi-killed-*.duckdb*")):
+    while time.time() < deadline and not list(serving_dir.glob("nights/.tmp-kpi-killed-*.duckdb*")):
         assert proc.poll() is None, proc.stderr.read().decode()
         time.sleep(0.005)
     time.sleep(0.2)  # well inside CREATE TABLE … AS SELECT of the 30M-row fact
@@ -237,7 +240,7 @@ def test_a_publish_killed_mid_write_leaves_the_serving_copy_intact(warehouse: Pa
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
 
-    leftovers = sorted(p.name for p in serving_dir.glob(".tmp-*"))
+    leftovers = sorted(p.name for p in serving_dir.glob("nights/.tmp-*"))
     assert leftovers, "the kill should have left a half-written temp file"
     # the live copy is untouched and readable
     assert _read(live, "SELECT DISTINCT run_id FROM marts._publish_info") == [("good",)]
@@ -248,7 +251,7 @@ def test_a_publish_killed_mid_write_leaves_the_serving_copy_intact(warehouse: Pa
     build_warehouse(warehouse, "next")
     result = publish_duckdb(warehouse, serving_dir, run_id="next")
     assert set(leftovers) <= set(result.removed)
-    assert not list(serving_dir.glob(".tmp-*"))
+    assert not list(serving_dir.glob("**/.tmp-*"))
     assert _read(live, "SELECT DISTINCT run_id FROM marts._publish_info") == [("next",)]
     assert result.kept == ["good", "next"]
 
@@ -265,4 +268,4 @@ def test_a_corrupt_manifest_does_not_stop_the_next_publish(warehouse: Path, serv
     result = publish_duckdb(warehouse, serving_dir, run_id="run-2")
     assert any("unreadable" in note for note in result.notes)
     assert published_copies(serving_dir)["current"] == "run-2"
-    assert sorted(p.name for p in serving_dir.glob("kpi-*.duckdb")) == ["kpi-run-2.duckdb"]
+    assert sorted(p.name for p in serving_dir.glob("nights/kpi-*.duckdb")) == ["kpi-run-2.duckdb"]

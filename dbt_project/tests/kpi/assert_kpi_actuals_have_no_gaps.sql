@@ -1,4 +1,4 @@
-{{ config(tags=['consistency', 'kpi']) }}
+{{ config(tags=['consistency', 'kpi'], meta={'dagster': {'ref': {'name': 'kpi_actuals'}}}) }}
 {#- No silent gaps: every KPI version × grain × period up to the as-of date has a value for each of the
     version's scope roots (scope roots are valid in every period they exist), and kpi_actuals holds
     exactly the spine's rows. Rows returned = violations. -#}

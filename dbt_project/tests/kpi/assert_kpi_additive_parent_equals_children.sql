@@ -1,4 +1,4 @@
-{{ config(tags=['consistency', 'kpi']) }}
+{{ config(tags=['consistency', 'kpi'], meta={'dagster': {'ref': {'name': 'int_kpi_actuals_verified'}}}) }}
 {#- Additive and semi-additive KPIs at day grain: a unit's value = Σ its children's values (children
     on that day, per the org closure of the day) + the facts booked on the unit itself. For ratio
     KPIs the same holds for the numerator and the denominator (the parent ratio is recomputed from

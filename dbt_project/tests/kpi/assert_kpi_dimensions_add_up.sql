@@ -1,4 +1,4 @@
-{{ config(tags=['consistency', 'kpi']) }}
+{{ config(tags=['consistency', 'kpi'], meta={'dagster': {'ref': {'name': 'kpi_actuals_by_dimension'}}}) }}
 {#- kpi_actuals_by_dimension: for each (KPI, unit, period, dimension) the parts add up to kpi_actuals —
     values for sum/count KPIs, numerators and denominators for ratios. Rows returned = violations. -#}
 with breakdown as (

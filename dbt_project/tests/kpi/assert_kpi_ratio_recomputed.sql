@@ -1,4 +1,4 @@
-{{ config(tags=['consistency', 'kpi']) }}
+{{ config(tags=['consistency', 'kpi'], meta={'dagster': {'ref': {'name': 'kpi_actuals'}}}) }}
 {#- Ratio KPIs: actual = scale × numerator / denominator on every row with data (null exactly when
     the denominator is 0; a period without data has no numerator, denominator or value), at every
     grain and level. Rows returned = violations. -#}

@@ -8,10 +8,13 @@ of fields) becomes a quarantine row; everything else is left to the contract che
 
 from __future__ import annotations
 
+import codecs
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -34,12 +37,12 @@ CSV_ENCODING = "gb18030"
 #: Larger fields are a defect the contract reports (``expect_column_value_lengths_to_be_between``);
 #: the parser itself only gives up beyond this.
 CSV_FIELD_LIMIT = 64 * 1024 * 1024
+#: A file with at least this many lines that cannot be parsed, more than it has good ones, is not
+#: the export it claims to be (a log, a dump, junk): rejected whole instead of quarantined line by line.
+JUNK_LINES = 1000
+_CHUNK = 1 << 20
 _UTF8_BOM = b"\xef\xbb\xbf"
 _GB18030_BOM = b"\x84\x31\x95\x33"
-
-
-def _line_of(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
 
 
 def _frame(records: list[list[object]] | list[dict[str, object]], columns: list[str],
@@ -62,39 +65,104 @@ def _missing_file(table: SourceTable, day: date, ref: str) -> PartitionRead:
                          notes=[f"no landing file {ref}"])
 
 
+@dataclass
+class _Scan:
+    """What one streaming pass over a file's bytes found (memory stays bounded whatever its size)."""
+
+    sha256: str
+    size: int
+    bom: str | None  # "utf-8" | "gb18030" | None
+    first_non_ascii: int | None  # byte offset, after the BOM
+    first_non_ascii_line: int | None
+    is_utf8: bool
+    bad_offset: int | None = None  # first byte that is not valid in ``encoding``
+    bad_line: int | None = None
+    bad_reason: str | None = None
+
+
+def _scan(path: Path, encoding: str) -> _Scan:
+    """sha256, byte-order mark, first non-ASCII byte, whether it is all UTF-8 and where it stops
+    being valid ``encoding`` — in one pass of 1 MiB chunks."""
+    digest = hashlib.sha256()
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    decoder = codecs.getincrementaldecoder(encoding)()
+    scan = _Scan("", 0, None, None, None, True)
+    offset = lines = 0
+    with open(path, "rb") as fh:
+        chunk = fh.read(_CHUNK)
+        digest.update(chunk)
+        scan.size += len(chunk)
+        for mark, name in ((_UTF8_BOM, "utf-8"), (_GB18030_BOM, "gb18030")):
+            if chunk.startswith(mark):
+                scan.bom, chunk = name, chunk[len(mark):]
+                break
+        while chunk:
+            following = fh.read(_CHUNK)
+            digest.update(following)
+            scan.size += len(following)
+            final = not following
+            if scan.first_non_ascii is None and not chunk.isascii():
+                at = next(i for i, b in enumerate(chunk) if b > 0x7F)
+                scan.first_non_ascii = offset + at
+                scan.first_non_ascii_line = lines + chunk.count(b"\n", 0, at) + 1
+            if scan.is_utf8:
+                try:
+                    utf8.decode(chunk, final)
+                except UnicodeDecodeError:
+                    scan.is_utf8 = False
+            if scan.bad_offset is None:
+                pending = decoder.getstate()[0]
+                try:
+                    decoder.decode(chunk, final)
+                except UnicodeDecodeError:
+                    window = pending + chunk
+                    try:
+                        window.decode(encoding)
+                        start, reason = len(window), "incomplete multibyte sequence"
+                    except UnicodeDecodeError as exc:
+                        start, reason = exc.start, exc.reason
+                    scan.bad_offset = offset - len(pending) + start
+                    scan.bad_line = lines + window.count(b"\n", 0, start) + 1 - pending.count(b"\n")
+                    scan.bad_reason = reason
+            lines += chunk.count(b"\n")
+            offset += len(chunk)
+            chunk = following
+    scan.sha256 = digest.hexdigest()
+    return scan
+
+
+def _text_lines(path: Path, encoding: str, skip: int) -> Iterator[str]:
+    """The file's text, line by line (line ends kept, as ``csv`` wants), after ``skip`` BOM bytes."""
+    with open(path, "rb") as raw:
+        raw.seek(skip)
+        yield from io.TextIOWrapper(raw, encoding=encoding, newline="")
+
+
 def read_csv(table: SourceTable, path: Path, day: date, ref: str) -> PartitionRead:
     """A GB18030 service desk export; local wall-clock timestamps are typed later by the contract."""
     if not path.exists():
         return _missing_file(table, day, ref)
-    data = path.read_bytes()
-    digest = sha256_bytes(data)
+    scan = _scan(path, CSV_ENCODING)
+    digest = scan.sha256
     expected = table.contract.source_column_names
-    if not data:
+    if not scan.size:
         return rejected(day, ref, f"{ref}: file is empty (0 bytes): expected a header row "
                                   f"({', '.join(expected)}) (rule: header)", source_sha256=digest)
-    if data.startswith(_UTF8_BOM):
+    if scan.bom == "utf-8":
         return rejected(day, ref, f"{ref}: file starts with a UTF-8 byte-order mark (bytes 0-2): it is "
                                   "UTF-8, the export must be GB18030 (rule: encoding)", source_sha256=digest)
-    if data.startswith(_GB18030_BOM):
-        data = data[len(_GB18030_BOM):]
-    if not data.isascii():
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-        else:
-            first = next(i for i, b in enumerate(data) if b > 0x7F)
-            return rejected(day, ref, f"{ref}: file is UTF-8 (first non-ASCII byte at offset {first}, "
-                                      f"line {_line_of(data, first)}), the export must be GB18030 "
-                                      "(rule: encoding)", source_sha256=digest)
-    try:
-        text = data.decode(CSV_ENCODING)
-    except UnicodeDecodeError as exc:
-        return rejected(day, ref, f"{ref}: not valid GB18030 at byte offset {exc.start} "
-                                  f"(line {_line_of(data, exc.start)}): {exc.reason} (rule: encoding)",
+    if scan.first_non_ascii is not None and scan.is_utf8:
+        return rejected(day, ref, f"{ref}: file is UTF-8 (first non-ASCII byte at offset {scan.first_non_ascii}, "
+                                  f"line {scan.first_non_ascii_line}), the export must be GB18030 "
+                                  "(rule: encoding)", source_sha256=digest)
+    if scan.bad_offset is not None:
+        return rejected(day, ref, f"{ref}: not valid GB18030 at byte offset {scan.bad_offset} "
+                                  f"(line {scan.bad_line}): {scan.bad_reason} (rule: encoding)",
                         source_sha256=digest)
     csv.field_size_limit(CSV_FIELD_LIMIT)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    skip = len(_GB18030_BOM) if scan.bom == "gb18030" else 0
+    lines = _text_lines(path, CSV_ENCODING, skip)
+    reader = csv.reader(lines, strict=True)
     try:
         header = next(reader, None)
         if header is None:
@@ -126,70 +194,105 @@ def read_csv(table: SourceTable, path: Path, day: date, ref: str) -> PartitionRe
                     field=None, value=str(len(row)),
                     reason=f"row {n} (line {reader.line_num}) has {len(row)} fields, the header has "
                            f"{width}{hint}"))
+                if _mostly_junk(failures, records):
+                    return _junk(day, ref, digest, failures, n, "rows", "have the header's number of fields")
                 continue
             records.append([v if v != "" else None for v in row])
             numbers.append(n)
     except csv.Error as exc:
         return rejected(day, ref, f"{ref}: CSV syntax error at line {reader.line_num}: {exc} (rule: csv)",
                         source_sha256=digest)
+    finally:
+        lines.close()
     frame = _frame(records, header, numbers)
     frame = frame[list(expected) + ["_row_number"]]
     return PartitionRead(day=day, source_ref=ref, frame=frame, parse_failures=failures, source_sha256=digest)
 
 
 def _csv_scope(reader: Iterator[list[str]], header: list[str]) -> pd.DataFrame | None:
-    """The data rows of a CSV rejected for its header, under its own header (None when unreadable)."""
+    """The data rows of a CSV rejected for its header, under its own header (None when unreadable:
+    a duplicated header, a CSV error, or rows that mostly do not fit the header — junk)."""
+    if len(set(header)) != len(header):
+        return None
+    rows: list[list[str]] = []
+    misfits = 0
     try:
-        rows = [row for row in reader if row and len(row) == len(header)]
+        for row in reader:
+            if not row:
+                continue
+            if len(row) == len(header):
+                rows.append(row)
+            else:
+                misfits += 1
+                if misfits >= JUNK_LINES and misfits > len(rows):
+                    return None
     except csv.Error:
         return None
-    if not rows or len(set(header)) != len(header):
+    if not rows:
         return None
     frame = pd.DataFrame(rows, columns=header, dtype="object")
     frame["_row_number"] = range(1, len(frame) + 1)
     return frame
 
 
+def _mostly_junk(failures: list[ParseFailure], records: list) -> bool:
+    """Enough unparseable lines, and more of them than good ones: the file is not what it claims."""
+    return len(failures) >= JUNK_LINES and len(failures) > len(records)
+
+
+def _junk(day: date, ref: str, digest: str, failures: list[ParseFailure], seen: int, what: str,
+          rule_text: str) -> PartitionRead:
+    first = failures[0]
+    return rejected(day, ref, f"{ref}: not a {'JSON-lines' if what == 'lines' else 'CSV'} export: {len(failures)} "
+                              f"of the first {seen} {what} do not {rule_text} (first: {first.reason}); the file "
+                              "is rejected whole, not quarantined line by line (rule: format)",
+                    source_sha256=digest)
+
+
 def read_jsonl(table: SourceTable, path: Path, day: date, ref: str) -> PartitionRead:
-    """JSON lines (UTF-8): a line that is not a JSON object becomes a quarantine row."""
+    """JSON lines (UTF-8): a line that is not a JSON object becomes a quarantine row; a file whose
+    lines mostly are not is rejected whole. Read line by line: memory follows the good rows only."""
     if not path.exists():
         return _missing_file(table, day, ref)
-    data = path.read_bytes()
-    digest = sha256_bytes(data)
+    scan = _scan(path, "utf-8")
+    digest = scan.sha256
     notes = []
-    if data.startswith(_UTF8_BOM):
-        data = data[len(_UTF8_BOM):]
+    if scan.bom == "utf-8":
         notes.append(f"{ref}: UTF-8 byte-order mark ignored")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return rejected(day, ref, f"{ref}: not valid UTF-8 at byte offset {exc.start} "
-                                  f"(line {_line_of(data, exc.start)}): {exc.reason} (rule: encoding)",
+    if scan.bad_offset is not None:
+        return rejected(day, ref, f"{ref}: not valid UTF-8 at byte offset {scan.bad_offset} "
+                                  f"(line {scan.bad_line}): {scan.bad_reason} (rule: encoding)",
                         source_sha256=digest)
     expected = table.contract.source_column_names
     records: list[dict[str, object]] = []
     numbers: list[int] = []
     failures: list[ParseFailure] = []
     first_seen: dict[str, int] = {}
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            failures.append(ParseFailure(lineno, raw_json({"_line": line}), "json", None,
-                                         line[:200], f"line {lineno} is not JSON: {exc.msg} at column "
-                                                     f"{exc.colno}"))
-            continue
-        if not isinstance(obj, dict):
-            failures.append(ParseFailure(lineno, raw_json({"_line": line}), "json", None, line[:200],
-                                         f"line {lineno} is JSON but not an object "
-                                         f"({type(obj).__name__})"))
-            continue
-        for k in obj:
-            first_seen.setdefault(k, lineno)
-        records.append(obj)
-        numbers.append(lineno)
+    with open(path, "rb") as raw:
+        raw.seek(len(_UTF8_BOM) if scan.bom == "utf-8" else 0)
+        for lineno, data in enumerate(raw, start=1):
+            line = data.decode("utf-8").removesuffix("\n")
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                failures.append(ParseFailure(lineno, raw_json({"_line": line}), "json", None,
+                                             line[:200], f"line {lineno} is not JSON: {exc.msg} at column "
+                                                         f"{exc.colno}"))
+            else:
+                if not isinstance(obj, dict):
+                    failures.append(ParseFailure(lineno, raw_json({"_line": line}), "json", None, line[:200],
+                                                 f"line {lineno} is JSON but not an object "
+                                                 f"({type(obj).__name__})"))
+                else:
+                    for k in obj:
+                        first_seen.setdefault(k, lineno)
+                    records.append(obj)
+                    numbers.append(lineno)
+                    continue
+            if _mostly_junk(failures, records):
+                return _junk(day, ref, digest, failures, lineno, "lines", "hold a JSON object")
     if records:
         extra = [k for k in first_seen if k not in expected]
         missing = [c for c in expected if c not in first_seen]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import warnings
 import zipfile
+import zlib
 from datetime import date, datetime
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
 
 import pandas as pd
 from openpyxl.utils import get_column_letter
@@ -27,6 +29,9 @@ from pipelines.extract.registry import SourceTable
 
 INFO_SHEET = "Info"
 INFO_KEYS = ("plan_version", "fiscal_year", "valid_from", "approved_by")
+#: What a corrupt or cut-short workbook raises, when it is opened or when a sheet's XML is read
+#: (openpyxl reads sheets lazily): the workbook is rejected, named, instead of failing the step.
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, ParseError, EOFError, OSError, KeyError, ValueError, TypeError)
 
 
 def _cell_date(value: object) -> date | None:
@@ -87,9 +92,11 @@ def read_workbook(table: SourceTable, path: Path, landing_dir: Path) -> Partitio
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # openpyxl: unsupported extensions
             wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+    except _UNREADABLE as exc:
         return rejected(None, ref, f"{ref}: not a readable XLSX workbook: {exc} (rule: format)",
                         source_sha256=digest, tag=tag)
+    day: date | None = None
+    reading = INFO_SHEET
     try:
         info, problem = _info(ref, wb)
         if problem:
@@ -108,7 +115,11 @@ def read_workbook(table: SourceTable, path: Path, landing_dir: Path) -> Partitio
             return rejected(day, ref, f"{ref}: sheet {sheet_name!r} not found (sheets: "
                                       f"{', '.join(wb.sheetnames)}) (rule: sheet)",
                             source_sha256=digest, tag=tag)
+        reading = sheet_name
         rows = _rows(wb[sheet_name])
+    except _UNREADABLE as exc:
+        return rejected(day, ref, f"{ref}: sheet {reading!r} is corrupt or cut short ({type(exc).__name__}: "
+                                  f"{exc}) (rule: format)", source_sha256=digest, tag=tag)
     finally:
         wb.close()
     expected = contract.source_column_names
