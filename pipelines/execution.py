@@ -63,6 +63,8 @@ class RunOutcome:
     #: materialization metadata of the publish / report / alert assets, by asset key
     published: dict[str, dict] = field(default_factory=dict)
     retried_steps: list[str] = field(default_factory=list)
+    #: source-side warnings of the run's dbt build (a stale, dead or starved feed; a run past the data)
+    data_warnings: list[str] = field(default_factory=list)
     #: everything the run printed (dbt's lines, …) when the console showed only the progress bar
     log_file: Path | None = None
 
@@ -87,6 +89,9 @@ class RunOutcome:
             lines.append("  sources missing (the KPI values that need them are marked unverified):")
             lines += _capped([f"    {asset}: {n} partition(s) rejected — {message[:240]}"
                               for asset, message, n in self.sources_missing])
+        if self.data_warnings:
+            lines.append("  data warnings (the KPI values of the days concerned are unverified):")
+            lines += _capped([f"    {w[:240]}" for w in self.data_warnings])
         if self.retried_steps:
             lines.append(f"  retried (transient errors): {', '.join(self.retried_steps[:_LIST_LIMIT])}")
         if self.skipped_steps:
@@ -236,7 +241,30 @@ def run_nightly(*, partition: date | None = None, start: date | None = None, end
                 outcome.sources_missing.append((evaluation.asset_key.to_user_string(),
                                                 evaluation.description or "rejected", count))
     outcome.published = {k: v for k, v in outcome.published.items() if k.startswith(_PUBLISHED_PREFIXES)}
+    outcome.data_warnings = data_warnings(get_settings().warehouse_path, result.run_id)
     return outcome
+
+
+#: The source-side checks whose failures the summary shows (marts.dq_check_results, check_name).
+DATA_WARNING_CHECKS = ("freshness", "data_horizon")
+
+
+def data_warnings(warehouse: Path, run_id: str) -> list[str]:
+    """The failed freshness / data-horizon checks the run's dbt build recorded (none when the build
+    did not get that far or the warehouse cannot be read now)."""
+    import duckdb
+
+    if not Path(warehouse).exists():
+        return []
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            rows = con.execute(
+                "select asset, check_name, message from marts.dq_check_results where dagster_run_id = ? "
+                "and check_name in (?, ?) and status = 'failed' order by check_name desc, asset",
+                [run_id, *DATA_WARNING_CHECKS]).fetchall()
+    except duckdb.Error:
+        return []
+    return [f"{asset}: {message}" if check == "freshness" else message for asset, check, message in rows]
 
 
 #: Log files of headless runs kept in <data>/logs.

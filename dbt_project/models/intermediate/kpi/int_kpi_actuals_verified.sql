@@ -78,7 +78,9 @@ per_table as (
         min(first_day) as first_day,
         sum(case when problem = 'quarantined_rows' then coalesce(rows_affected, 1) else 0 end) as quarantined_rows,
         count(case when problem = 'rejected_partition' then 1 end) as rejected_partitions,
-        count(case when problem = 'stale' then 1 end) as stale
+        count(case when problem = 'stale' then 1 end) as stale,
+        count(case when problem = 'missing_feed' then 1 end) as missing_days,
+        count(case when problem = 'low_volume' then 1 end) as low_days
     from (
         select distinct kpi_id, org_unit_id, grain, period_start, problem_id, source, table_name, problem,
             rows_affected, first_day
@@ -103,7 +105,10 @@ per_value as (
                     then cast(per_table.quarantined_rows as varchar) || ' quarantined row(s), ' else '' end
                 || case when per_table.rejected_partitions > 0
                     then cast(per_table.rejected_partitions as varchar) || ' rejected partition(s), ' else '' end
-                || case when per_table.stale > 0 then 'stale, ' else '' end)
+                || case when per_table.stale > 0 then 'stale, ' else '' end
+                || case when per_table.missing_days > 0
+                    then 'no rows delivered on ' || cast(per_table.missing_days as varchar) || ' day(s), ' else '' end
+                || case when per_table.low_days > 0 then 'far fewer rows than usual, ' else '' end)
             || ' from ' || cast(per_table.first_day as varchar),
             '; ' order by per_table.source, per_table.table_name) as unverified_reason
     from per_table

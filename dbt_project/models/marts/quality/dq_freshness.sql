@@ -115,6 +115,8 @@ final as (
         as_of_date,
         case
             when role = 'plan' then 'a plan for fiscal year ' || cast(fiscal_year as varchar) || ' is loaded'
+            when role = 'event' then 'latest loaded partition at most ' || cast(max_age_days as varchar)
+                || ' days before the as-of date, and the as-of date''s rows as many as the feed''s history of such days'
             else 'latest loaded partition at most ' || cast(max_age_days as varchar) || ' days before the as-of date'
         end as rule,
         case
