@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.work_dir is None and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     report["host"]["load_end"] = loadavg()
+    report["ratios"] = ratios(report["scales"], report.get("fixed"))
     md_path, _ = write_report(report, args.out_dir)
     print(markdown(report))
     say(f"written: {md_path} (+ .json)")

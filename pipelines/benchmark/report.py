@@ -25,9 +25,10 @@ class Goal:
 
 
 def _div(a: float | None, b: float | None) -> float | None:
+    """a / b to three significant digits (None when either is missing or b is 0)."""
     if a is None or b is None or b == 0:
         return None
-    return round(a / b, 2)
+    return float(f"{a / b:.3g}")
 
 
 def _num(v: float | None) -> str:
