@@ -623,8 +623,11 @@ def generate_erp(cal: Calendar, clock: Clock, seed: int, scale: float, model: Sa
     otype = np.array(["spot", "contract"])
     team_names = np.array(teams)
 
+    def positions(ix: np.ndarray | slice) -> np.ndarray:
+        return np.arange(ix.start, ix.stop) if isinstance(ix, slice) else ix
+
     def order_rows(ix: np.ndarray | slice, o_status: np.ndarray, updated: np.ndarray) -> Chunk:
-        ids = np.arange(m)[ix]
+        ids = positions(ix)
         return {
             "order_id": fmt_ids("O", ids + 1, 8).tolist(),
             "customer_id": customers.ids[customer[ix]].tolist(),
@@ -684,7 +687,7 @@ def generate_erp(cal: Calendar, clock: Clock, seed: int, scale: float, model: Sa
         r_line_ids = np.strings.add(np.strings.add(fmt_ids("O", r_lines + 1, 8), "-"),
                                     lines["line_no"][ret[ix]].astype(str))
         return {
-            "return_id": fmt_ids("RT", np.arange(nr)[ix] + 1, 8).tolist(),
+            "return_id": fmt_ids("RT", positions(ix) + 1, 8).tolist(),
             "order_line_id": r_line_ids.tolist(),
             "return_ts": fmt_ts(r_ts[ix]).tolist(),
             "quantity": r_qty[ix].tolist(),
