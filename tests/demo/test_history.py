@@ -289,3 +289,15 @@ def test_cli_as_of(history_demo, as_of, tmp_path, capsys):
     assert "outside the generated window" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--data-dir", str(out), "--as-of", DAY.isoformat()])
+
+
+def test_a_generation_without_history_removes_a_stale_one(tmp_path):
+    params = {"seed": 1, "scale": 0.01, "start": date(2024, 5, 1), "end": date(2024, 5, 12)}
+    generate(tmp_path, **params, history=True, parallel=False)
+    manifest = read_history_manifest(tmp_path)
+    assert manifest["params"]["end"] == "2024-05-12" and (tmp_path / "history" / "erp.sqlite").is_file()
+    assert manifest["earlier_versions"]["erp.orders"] > 0  # shipped orders were open before
+    generate(tmp_path, **{**params, "end": date(2024, 5, 10)})
+    assert not [p for p in (tmp_path / "history").iterdir()]  # it would describe other data
+    with pytest.raises(DemoConfigError, match="generate the demo with history=True"):
+        write_sources_as_of(tmp_path, tmp_path / "out", date(2024, 5, 5))
