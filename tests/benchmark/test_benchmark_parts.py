@@ -154,6 +154,15 @@ def test_goals_are_computed_from_the_largest_scale():
     assert table["analyst query p95 on the serving copy"].now == "4.2 ms"
 
 
+def test_a_fixed_start_up_longer_than_the_dbt_step_gives_no_data_dependent_ratio():
+    report = _report([_scale(1.0, 30.0, [10])])  # dbt step 15 s, fixed dbt step 20 s (a busy machine)
+    r = report["ratios"]["per_scale"]["1"]
+    assert r["dbt_data_dependent_s"] == -5.0 and r["dbt_data_dependent_over_floor"] is None
+    goal = {g.name: g for g in goals(report)}["dbt data-dependent time / floor"]
+    assert goal.met is None and goal.mark == "–"
+    assert goal.now == "not measurable: first-load dbt step − fixed dbt step = -5 s (floor 10 s)"
+
+
 def test_markdown_has_the_goals_table_and_the_nights():
     report = _report([_scale(0.05, 100.0, [30.0, 50.0])])
     text = markdown(report)
