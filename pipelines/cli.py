@@ -231,12 +231,8 @@ def cmd_checkin(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import runpy
+    from pipelines.benchmark import main as bench_main
 
-    from pipelines.settings import REPO_ROOT
-
-    script = REPO_ROOT / "benchmarks" / "pipeline_benchmark.py"
-    bench_main = runpy.run_path(str(script))["main"]
     return int(bench_main(args.rest) or 0)
 
 

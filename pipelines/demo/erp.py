@@ -142,6 +142,7 @@ class Products:
     name: np.ndarray
     name_zh: np.ndarray
     line: np.ndarray
+    updated_before_change: np.ndarray | None = None  # updated_at before the price change
 
     def table(self) -> Chunk:
         return {
@@ -156,6 +157,19 @@ class Products:
             "created_at": fmt_ts(self.launch_utc).tolist(),
             "updated_at": fmt_ts(self.updated_utc).tolist(),
         }
+
+    def earlier(self) -> Chunk:
+        """The rows as they stood before their price change (the old price, the earlier watermark)."""
+        rows = np.flatnonzero(self.updated_before_change < self.updated_utc)
+        chunk = _take(self.table(), rows)
+        chunk["list_price"] = self.old_price[rows].tolist()
+        chunk["updated_at"] = fmt_ts(self.updated_before_change[rows]).tolist()
+        return chunk
+
+
+def _take(chunk: Chunk, rows: np.ndarray) -> Chunk:
+    """The rows ``rows`` of a chunk."""
+    return {c: [v[i] for i in rows.tolist()] for c, v in chunk.items()}
 
 
 def make_products(seed: int, clock: Clock, cal: Calendar, initial_utc: int, snapshot_utc: int) -> Products:
@@ -198,6 +212,7 @@ def make_products(seed: int, clock: Clock, cal: Calendar, initial_utc: int, snap
     launch[launches] = t0 + (rng.random(len(launches)) * 0.8 * window_secs).astype(np.int64)
     updated[launches] = launch[launches]
     # price changes inside the window (the row keeps the latest price)
+    before_change = updated.copy()
     changed = rng.choice(np.setdiff1d(np.flatnonzero(active), launches), size=12, replace=False)
     change_utc = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
     change_utc[changed] = t0 + (rng.random(len(changed)) * window_secs).astype(np.int64)
@@ -210,8 +225,9 @@ def make_products(seed: int, clock: Clock, cal: Calendar, initial_utc: int, snap
     late = change_utc > snapshot_utc
     list_price[late] = old_price[late]
     ids = fmt_ids("P", np.arange(1, n + 1), 4)
+    before_change = np.where(late, updated, np.minimum(before_change, snapshot_utc))
     return Products(ids, category, list_price, old_price, change_utc, unit_cost, popularity, active, launch,
-                    updated, np.array(names), np.array(names_zh), np.array(lines))
+                    updated, np.array(names), np.array(names_zh), np.array(lines), before_change)
 
 
 # --- the sales model -----------------------------------------------------------------------------
@@ -347,6 +363,7 @@ class Customers:
     region: np.ndarray
     city: np.ndarray
     name: np.ndarray
+    updated_before_change: np.ndarray | None = None  # updated_at before the row's later update
 
     def table(self) -> Chunk:
         return {
@@ -359,6 +376,12 @@ class Customers:
             "created_at": fmt_ts(self.created_utc).tolist(),
             "updated_at": fmt_ts(self.updated_utc).tolist(),
         }
+
+    def earlier(self) -> Chunk:
+        rows = np.flatnonzero(self.updated_before_change < self.updated_utc)
+        chunk = _take(self.table(), rows)
+        chunk["updated_at"] = fmt_ts(self.updated_before_change[rows]).tolist()
+        return chunk
 
 
 def _customer_attributes(rng: np.random.Generator, team: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -476,9 +499,10 @@ def generate_erp(cal: Calendar, clock: Clock, seed: int, scale: float, model: Sa
     cust_updated = np.maximum(cust_created, initial_utc)
     changed = c_rng.random(nc) < 0.02
     later = cust_updated + (c_rng.random(nc) * np.maximum(snapshot_utc - cust_updated, 0)).astype(np.int64)
+    cust_base = cust_updated
     cust_updated = np.where(changed, later, cust_updated)
     customers = Customers(fmt_ids("C", np.arange(1, nc + 1), 6), cust_team, cust_created, cust_updated,
-                          seg, region, city, cname)
+                          seg, region, city, cname, cust_base)
 
     # sales rep: a member of the booking team active that day
     rep = workforce.pick(cal, teams, team, day, rng.random(m))
@@ -599,69 +623,96 @@ def generate_erp(cal: Calendar, clock: Clock, seed: int, scale: float, model: Sa
     otype = np.array(["spot", "contract"])
     team_names = np.array(teams)
 
+    def positions(ix: np.ndarray | slice) -> np.ndarray:
+        return np.arange(ix.start, ix.stop) if isinstance(ix, slice) else ix
+
+    def order_rows(ix: np.ndarray | slice, o_status: np.ndarray, updated: np.ndarray) -> Chunk:
+        ids = positions(ix)
+        return {
+            "order_id": fmt_ids("O", ids + 1, 8).tolist(),
+            "customer_id": customers.ids[customer[ix]].tolist(),
+            "sales_rep_id": workforce.emp_ids[rep[ix]].tolist(),
+            "org_unit_id": team_names[team[ix]].tolist(),
+            "order_ts": fmt_ts(utc[ix]).tolist(),
+            "channel": CHANNELS[channel[ix]].tolist(),
+            "order_type": otype[contract[ix].astype(int)].tolist(),
+            "status": status_names[o_status[ix]].tolist(),
+            "currency": ["CNY"] * ids.size,
+            "created_at": fmt_ts(created[ix]).tolist(),
+            "updated_at": fmt_ts(updated[ix]).tolist(),
+        }
+
     def order_chunks() -> Iterator[Chunk]:
         for s in range(0, m, CHUNK_ROWS):
-            sl = slice(s, min(s + CHUNK_ROWS, m))
-            yield {
-                "order_id": fmt_ids("O", np.arange(sl.start, sl.stop) + 1, 8).tolist(),
-                "customer_id": customers.ids[customer[sl]].tolist(),
-                "sales_rep_id": workforce.emp_ids[rep[sl]].tolist(),
-                "org_unit_id": team_names[team[sl]].tolist(),
-                "order_ts": fmt_ts(utc[sl]).tolist(),
-                "channel": CHANNELS[channel[sl]].tolist(),
-                "order_type": otype[contract[sl].astype(int)].tolist(),
-                "status": status_names[status[sl]].tolist(),
-                "currency": ["CNY"] * (sl.stop - sl.start),
-                "created_at": fmt_ts(created[sl]).tolist(),
-                "updated_at": fmt_ts(o_updated[sl]).tolist(),
-            }
+            yield order_rows(slice(s, min(s + CHUNK_ROWS, m)), status, o_updated)
         if extra_orders:
             yield {c: [r[c] for r in extra_orders] for c in ORDERS_T.column_names}
 
+    def earlier_orders() -> Iterator[Chunk]:
+        """Shipped and cancelled orders as they stood before: open, watermark = creation."""
+        changed = np.flatnonzero(o_updated > created)
+        for s in range(0, changed.size, CHUNK_ROWS):
+            yield order_rows(changed[s:s + CHUNK_ROWS], np.zeros(m, dtype=np.int64), created)
+
+    def line_rows(ix: np.ndarray | slice, cancelled_now: np.ndarray, updated: np.ndarray) -> Chunk:
+        o_ids = fmt_ids("O", lo[ix] + 1, 8)
+        return {
+            "order_line_id": np.strings.add(np.strings.add(o_ids, "-"),
+                                            lines["line_no"][ix].astype(str)).tolist(),
+            "order_id": o_ids.tolist(),
+            "line_no": lines["line_no"][ix].tolist(),
+            "product_id": products.ids[lines["product"][ix]].tolist(),
+            "quantity": lines["quantity"][ix].tolist(),
+            "unit_price": lines["unit_price"][ix].tolist(),
+            "discount_pct": lines["discount_pct"][ix].tolist(),
+            "unit_cost": lines["unit_cost"][ix].tolist(),
+            "is_cancelled": cancelled_now[ix].astype(np.int64).tolist(),
+            **_created_updated(l_created[ix], updated[ix]),
+        }
+
     def line_chunks() -> Iterator[Chunk]:
         for s in range(0, nl, CHUNK_ROWS):
-            sl = slice(s, min(s + CHUNK_ROWS, nl))
-            o_ids = fmt_ids("O", lo[sl] + 1, 8)
-            yield {
-                "order_line_id": np.strings.add(np.strings.add(o_ids, "-"),
-                                                lines["line_no"][sl].astype(str)).tolist(),
-                "order_id": o_ids.tolist(),
-                "line_no": lines["line_no"][sl].tolist(),
-                "product_id": products.ids[lines["product"][sl]].tolist(),
-                "quantity": lines["quantity"][sl].tolist(),
-                "unit_price": lines["unit_price"][sl].tolist(),
-                "discount_pct": lines["discount_pct"][sl].tolist(),
-                "unit_cost": lines["unit_cost"][sl].tolist(),
-                "is_cancelled": l_cancel[sl].astype(np.int64).tolist(),
-                **_created_updated(l_created[sl], l_updated[sl]),
-            }
+            yield line_rows(slice(s, min(s + CHUNK_ROWS, nl)), l_cancel, l_updated)
         if extra_lines:
             yield {c: [r[c] for r in extra_lines] for c in LINES_T.column_names}
 
-    def return_chunks() -> Iterator[Chunk]:
-        r_lines = lo[ret]
+    def earlier_lines() -> Iterator[Chunk]:
+        """Cancelled lines as they stood before the cancellation."""
+        changed = np.flatnonzero(l_updated > l_created)
+        for s in range(0, changed.size, CHUNK_ROWS):
+            yield line_rows(changed[s:s + CHUNK_ROWS], np.zeros(nl, dtype=bool), l_created)
+
+    def return_rows(ix: np.ndarray | slice, updated: np.ndarray) -> Chunk:
+        r_lines = lo[ret[ix]]
         r_line_ids = np.strings.add(np.strings.add(fmt_ids("O", r_lines + 1, 8), "-"),
-                                    lines["line_no"][ret].astype(str))
-        yield {
-            "return_id": fmt_ids("RT", np.arange(1, nr + 1), 8).tolist(),
+                                    lines["line_no"][ret[ix]].astype(str))
+        return {
+            "return_id": fmt_ids("RT", positions(ix) + 1, 8).tolist(),
             "order_line_id": r_line_ids.tolist(),
-            "return_ts": fmt_ts(r_ts).tolist(),
-            "quantity": r_qty.tolist(),
-            "refund_amount": refund.tolist(),
-            "reason": r_reason.tolist(),
-            "created_at": fmt_ts(r_ts).tolist(),
-            "updated_at": fmt_ts(r_updated).tolist(),
+            "return_ts": fmt_ts(r_ts[ix]).tolist(),
+            "quantity": r_qty[ix].tolist(),
+            "refund_amount": refund[ix].tolist(),
+            "reason": r_reason[ix].tolist(),
+            "created_at": fmt_ts(r_ts[ix]).tolist(),
+            "updated_at": fmt_ts(updated[ix]).tolist(),
         }
+
+    def return_chunks() -> Iterator[Chunk]:
+        yield return_rows(slice(0, nr), r_updated)
         if extra_returns:
             yield {c: [r[c] for r in extra_returns] for c in RETURNS_T.column_names}
 
+    def earlier_returns() -> Iterator[Chunk]:
+        """Returns updated after they were booked, as booked."""
+        yield return_rows(np.flatnonzero(r_updated > r_ts), r_ts)
+
     inv_chunks, n_inv = inventory_source(cal, clock, seed, scale, products, initial_utc, snapshot_utc)
     tables = [
-        LoadedTable(PRODUCTS_T, lambda: iter([products.table()])),
-        LoadedTable(CUSTOMERS_T, lambda: iter([customers.table()])),
-        LoadedTable(ORDERS_T, order_chunks),
-        LoadedTable(LINES_T, line_chunks),
-        LoadedTable(RETURNS_T, return_chunks),
+        LoadedTable(PRODUCTS_T, lambda: iter([products.table()]), lambda: iter([products.earlier()])),
+        LoadedTable(CUSTOMERS_T, lambda: iter([customers.table()]), lambda: iter([customers.earlier()])),
+        LoadedTable(ORDERS_T, order_chunks, earlier_orders),
+        LoadedTable(LINES_T, line_chunks, earlier_lines),
+        LoadedTable(RETURNS_T, return_chunks, earlier_returns),
         LoadedTable(INVENTORY_T, inv_chunks),
     ]
     counts_out = {"products": len(products.ids), "customers": nc, "orders": m + len(extra_orders),

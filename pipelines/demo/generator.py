@@ -25,11 +25,12 @@ from .defects import DefectLog
 from .engineering import generate_engineering
 from .erp import SalesModel, generate_erp, make_products
 from .finance import Planner, weights_rows, write_plans
+from .history import HISTORY_DIR, landing_arrivals, remove_history, write_history_manifest
 from .hr import generate_hr
 from .mes import generate_mes
 from .servicedesk import generate_servicedesk
 from .survey import generate_survey
-from .writers import DatabaseTarget
+from .writers import DatabaseTarget, write_versions_sqlite
 
 FORMAT_VERSION = 1
 #: landing sub-folder -> file-name pattern the generator owns (stale files matching it are removed)
@@ -55,6 +56,7 @@ def generate(
     progress: Callable[[str], None] | None = None,
     holidays_path: Path | None = None,
     parallel: bool | None = None,
+    history: bool = False,
 ) -> dict:
     """Generate the demo company under ``data_dir``; return the manifest (also written to disk).
 
@@ -62,13 +64,17 @@ def generate(
     ``erp_url`` / ``hr_url`` (SQLAlchemy URLs) the databases are loaded there instead of SQLite files.
     ``parallel`` (default: when the platform can fork and more than one CPU is available) loads the
     ERP database in a forked child while the landing files are written; the output is the same.
+    ``history`` also records the faithful history under ``history/`` (earlier versions of database
+    rows, the delivery day of every landing file; see :mod:`pipelines.demo.history`), from which
+    :func:`pipelines.demo.as_of.write_sources_as_of` writes the sources as they stood on any day. It
+    needs SQLite targets and changes nothing else in the output.
     """
     gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of short-lived tuples: the cyclic GC would only slow us down
     try:
         return _generate(data_dir, seed=seed, scale=scale, start=start, end=end, timezone=timezone,
                          erp_url=erp_url, hr_url=hr_url, progress=progress, holidays_path=holidays_path,
-                         parallel=parallel)
+                         parallel=parallel, history=history)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -76,7 +82,7 @@ def generate(
 
 def _generate(data_dir: Path, *, seed: int, scale: float, start: date, end: date, timezone: str,
               erp_url: str | None, hr_url: str | None, progress: Callable[[str], None] | None,
-              holidays_path: Path | None, parallel: bool | None) -> dict:
+              holidays_path: Path | None, parallel: bool | None, history: bool) -> dict:
     if not scale > 0:
         raise DemoConfigError(f"scale must be > 0, got {scale}")
     if end < start:
@@ -85,8 +91,12 @@ def _generate(data_dir: Path, *, seed: int, scale: float, start: date, end: date
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise DemoConfigError(f"unknown timezone {timezone!r}") from exc
+    if history and (erp_url or hr_url):
+        raise DemoConfigError("history=True needs the SQLite source databases (no erp_url / hr_url)")
     say = progress or (lambda _msg: None)
     data_dir = Path(data_dir)
+    remove_history(data_dir)
+    history_dir = data_dir / HISTORY_DIR
     holidays = load_holidays(holidays_path or default_holidays_path())
     cal = Calendar(start, end, holidays)
     default_cal = Calendar(DEFAULT_START, DEFAULT_END, holidays)
@@ -112,6 +122,10 @@ def _generate(data_dir: Path, *, seed: int, scale: float, start: date, end: date
     hr = generate_hr(cal, clock, seed, scale, initial_utc, snapshot_utc, hr_target.describe(data_dir))
     counts = hr_target.write(hr.tables)
     row_counts.update({f"hr.{k}": v for k, v in counts.items()})
+    earlier_rows: dict[str, int] = {}
+    if history:
+        earlier_rows.update({f"hr.{k}": v for k, v in write_versions_sqlite(history_dir / "hr.sqlite",
+                                                                           hr.tables).items()})
     defects.extend(hr.defects)
     say("hr: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
@@ -119,14 +133,21 @@ def _generate(data_dir: Path, *, seed: int, scale: float, start: date, end: date
     model = SalesModel(holidays, scale, products, seed)
     erp = generate_erp(cal, clock, seed, scale, model, products, hr.workforce, plan, initial_utc, snapshot_utc,
                        erp_target.loose_types, erp_target.describe(data_dir))
+
+    def load_erp() -> dict:
+        loaded = {"final": erp_target.write(erp.tables)}
+        if history:
+            loaded["earlier"] = write_versions_sqlite(history_dir / "erp.sqlite", erp.tables)
+        return loaded
+
     if parallel is None:
         parallel = _can_fork() and (os.cpu_count() or 1) > 1
     if parallel:
-        erp_job = _Forked(lambda: erp_target.write(erp.tables))
+        erp_job = _Forked(load_erp)
         say(f"erp: generated {erp.counts['order_lines']:,} order lines; loading the database in a child process")
     else:
-        erp_counts = erp_target.write(erp.tables)
-        say("erp: " + ", ".join(f"{k} {v:,}" for k, v in erp_counts.items()))
+        erp_loaded = load_erp()
+        say("erp: " + ", ".join(f"{k} {v:,}" for k, v in erp_loaded["final"].items()))
     defects.extend(erp.defects)
 
     try:
@@ -175,9 +196,10 @@ def _generate(data_dir: Path, *, seed: int, scale: float, start: date, end: date
         raise
 
     if parallel:
-        erp_counts = erp_job.result()
-        say("erp: " + ", ".join(f"{k} {v:,}" for k, v in erp_counts.items()))
-    row_counts.update({f"erp.{k}": v for k, v in erp_counts.items()})
+        erp_loaded = erp_job.result()
+        say("erp: " + ", ".join(f"{k} {v:,}" for k, v in erp_loaded["final"].items()))
+    row_counts.update({f"erp.{k}": v for k, v in erp_loaded["final"].items()})
+    earlier_rows.update({f"erp.{k}": v for k, v in erp_loaded.get("earlier", {}).items()})
 
     # stale files from an earlier run with other parameters would be read as data: remove them
     written = {data_dir / f for f in files}
@@ -215,6 +237,12 @@ def _generate(data_dir: Path, *, seed: int, scale: float, start: date, end: date
     }
     atomic_write_bytes(truth / "manifest.json",
                        (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    if history:
+        landing_files = [f for f in files if f.startswith("landing/")]
+        params = {k: manifest["params"][k] for k in ("seed", "scale", "start", "end", "timezone")}
+        write_history_manifest(data_dir, params, landing_arrivals(landing_files, cal, seed), earlier_rows)
+        say(f"history: {sum(earlier_rows.values()):,} earlier row versions, delivery days of "
+            f"{len(landing_files):,} landing files")
     say(f"ground truth: {len(plan.anomalies)} anomalies, {len(defects.items)} defects, manifest")
     return manifest
 

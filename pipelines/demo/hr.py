@@ -251,14 +251,16 @@ def generate_hr(cal: Calendar, clock: Clock, seed: int, scale: float, initial_ut
 
     lo, hi = initial_utc, snapshot_utc
     closed = (a_to != NAT) & (a_to - 1 <= end_d)
-    a_upd = np.where(closed, _stamp(clock, np.where(closed, a_to - 1, 0), 18, lo, hi),
-                     _stamp(clock, a_from, 9, lo, hi))
-    emp_upd = np.maximum(_stamp(clock, hire, 9, lo, hi),
+    a_opened = _stamp(clock, a_from, 9, lo, hi)
+    a_upd = np.where(closed, _stamp(clock, np.where(closed, a_to - 1, 0), 18, lo, hi), a_opened)
+    emp_hired = _stamp(clock, hire, 9, lo, hi)
+    emp_upd = np.maximum(emp_hired,
                          np.where(term == NAT, lo, _stamp(clock, np.where(term == NAT, 0, term), 18, lo, hi)))
 
     # --- org units (SCD2) -----------------------------------------------------------------------
     manager_of = {unit[i]: emp_ids[i] for i in np.flatnonzero(mgr)}
     org_rows: list[list] = []
+    org_earlier: list[list] = []
     reorg = day_number(REORG_DATE) <= end_d
     init_ts = fmt_ts(np.array([lo]))[0]
     reorg_ts = fmt_ts(_stamp(clock, np.array([day_number(REORG_DATE) - 1]), 18, lo, hi))[0]
@@ -269,11 +271,15 @@ def generate_hr(cal: Calendar, clock: Clock, seed: int, scale: float, initial_ut
                                     REORG_DATE.isoformat(), reorg_ts])
             org_rows.append(base + [REORG_TO, manager_of[u.org_unit_id], REORG_DATE.isoformat(), None,
                                     reorg_ts])
+            if reorg_ts > init_ts:  # before the re-organisation was entered: one open row
+                org_earlier.append(base + [REORG_FROM, manager_of[u.org_unit_id], FOUNDED.isoformat(), None,
+                                           init_ts])
         else:
             org_rows.append(base + [parent[u.org_unit_id], manager_of[u.org_unit_id], FOUNDED.isoformat(), None,
                                     init_ts])
     org_rows.sort(key=lambda r: (r[0], r[6]))
     org_chunk = {c: [r[i] for r in org_rows] for i, c in enumerate(ORG_UNITS.column_names)}
+    org_earlier_chunk = {c: [r[i] for r in org_earlier] for i, c in enumerate(ORG_UNITS.column_names)}
 
     emp_chunk = {
         "employee_id": emp_ids.tolist(),
@@ -285,6 +291,11 @@ def generate_hr(cal: Calendar, clock: Clock, seed: int, scale: float, initial_ut
         "termination_date": to_list(fmt_date(term), term == NAT),
         "updated_at": fmt_ts(emp_upd).tolist(),
     }
+    # earlier versions: an employee before the termination was entered, an assignment before it closed
+    left = np.flatnonzero(emp_upd > emp_hired)
+    emp_earlier = {c: [v[i] for i in left.tolist()] for c, v in emp_chunk.items()}
+    emp_earlier["termination_date"] = [None] * left.size
+    emp_earlier["updated_at"] = fmt_ts(emp_hired[left]).tolist()
     defects = DefectLog()
     asg_ids = fmt_ids("AS", np.arange(1, na + 1), 6)
     asg_chunk = {
@@ -296,6 +307,10 @@ def generate_hr(cal: Calendar, clock: Clock, seed: int, scale: float, initial_ut
         "valid_to": to_list(fmt_date(a_to), a_to == NAT),
         "updated_at": fmt_ts(a_upd).tolist(),
     }
+    ended = np.flatnonzero(a_upd > a_opened)
+    asg_earlier = {c: [v[i] for i in ended.tolist()] for c, v in asg_chunk.items()}
+    asg_earlier["valid_to"] = [None] * ended.size
+    asg_earlier["updated_at"] = fmt_ts(a_opened[ended]).tolist()
     # defect: an assignment to an org unit that does not exist
     d_rng = rng_for(seed, "hr", "defects")
     bad_day = start_d + int(d_rng.integers(min(10, cal.n - 1), max(11, cal.n - 5)))
@@ -352,9 +367,9 @@ def generate_hr(cal: Calendar, clock: Clock, seed: int, scale: float, initial_ut
 
     workforce = Workforce(emp_ids, a_person, a_unit, a_from, a_to, float(HOURS @ HOURS_P))
     tables = [
-        LoadedTable(ORG_UNITS, single_chunk(org_chunk)),
-        LoadedTable(EMPLOYEES_T, single_chunk(emp_chunk)),
-        LoadedTable(ASSIGNMENTS, single_chunk(asg_chunk)),
+        LoadedTable(ORG_UNITS, single_chunk(org_chunk), single_chunk(org_earlier_chunk)),
+        LoadedTable(EMPLOYEES_T, single_chunk(emp_chunk), single_chunk(emp_earlier)),
+        LoadedTable(ASSIGNMENTS, single_chunk(asg_chunk), single_chunk(asg_earlier)),
         LoadedTable(TRAINING, single_chunk(tr_chunk)),
     ]
     return HRResult(tables, workforce, defects)

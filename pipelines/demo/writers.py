@@ -59,6 +59,9 @@ class TableSpec:
 class LoadedTable:
     spec: TableSpec
     chunks: ChunkSource
+    #: the rows' earlier versions (same columns; ``updated_at`` = when that version was written),
+    #: recorded for the faithful history (``pipelines.demo.as_of``); None: no row ever changed
+    earlier: ChunkSource | None = None
 
 
 class DatabaseTarget:
@@ -101,7 +104,13 @@ class DatabaseTarget:
         return _write_sqlalchemy(self.url, tables)
 
 
-def _write_sqlite(path: Path, tables: list[LoadedTable]) -> dict[str, int]:
+def write_versions_sqlite(path: Path, tables: list[LoadedTable]) -> dict[str, int]:
+    """The earlier versions of every table's rows into one SQLite file (a key may repeat)."""
+    versions = [LoadedTable(t.spec, t.earlier or (lambda: iter(()))) for t in tables]
+    return _write_sqlite(path, versions, unique_key=False)
+
+
+def _write_sqlite(path: Path, tables: list[LoadedTable], unique_key: bool = True) -> dict[str, int]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path_for(path)
     if tmp.exists():
@@ -126,7 +135,8 @@ def _write_sqlite(path: Path, tables: list[LoadedTable]) -> dict[str, int]:
         for t in tables:
             name = _ident(t.spec.name)
             key = ", ".join(_ident(c) for c in t.spec.key)
-            con.execute(f"CREATE UNIQUE INDEX ux_{name}_key ON {name} ({key})")
+            unique = "UNIQUE " if unique_key else ""
+            con.execute(f"CREATE {unique}INDEX ux_{name}_key ON {name} ({key})")
             con.execute(f"CREATE INDEX ix_{name}_updated_at ON {name} (updated_at)")
         con.commit()
     finally:
@@ -226,7 +236,11 @@ def jsonl_bytes(records: Iterable[dict]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
 
 
-def write_parquet(path: Path, table: pa.Table) -> None:
+def parquet_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd", row_group_size=1_000_000, write_statistics=True)
-    atomic_write_bytes(path, sink.getvalue())
+    return sink.getvalue()
+
+
+def write_parquet(path: Path, table: pa.Table) -> None:
+    atomic_write_bytes(path, parquet_bytes(table))
