@@ -4,21 +4,25 @@
   one run for backfills), in one process — one DuckDB writer.
 - ``nightly_schedule``: at ``KPI_SCHEDULE_CRON`` in ``KPI_TIMEZONE`` (default 02:00 Asia/Shanghai),
   runs yesterday's partition.
-- ``late_files_sensor``: a landing file that appears (or changes) after its day was run re-runs that
-  day for that table and everything downstream of the raw lake.
+- ``late_files_sensor``: landing files that appear (or change) after their day was run re-run those
+  days for those tables and everything downstream of the raw lake — all of one tick in one run (one
+  day, or a range), so a night with several late files builds the warehouse once, not once per file.
+  A file for a day not run yet is left to that day's scheduled run.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from pipelines.execution import NIGHTLY_JOB
+from pipelines.extract.lake import raw_partition_path
 from pipelines.extract.registry import SOURCE_TABLES
+from pipelines.run_dates import RANGE_END_TAG, RANGE_START_TAG
 from pipelines.settings import get_settings
 
 LATE_FILES_SENSOR = "late_files_sensor"
@@ -70,39 +74,55 @@ def _landing_files(landing_dir: Path) -> dict[str, tuple[str, str, float]]:
     return found
 
 
+def _already_run(lake_dir: Path, asset: str, day: str) -> bool:
+    """The day's partition of the table was extracted before (so a file for it now is late)."""
+    source, table = asset.removeprefix("raw_").split("/")
+    return raw_partition_path(lake_dir, source, table, date.fromisoformat(day)).exists()
+
+
 def late_files_sensor(job: dg.UnresolvedAssetJobDefinition,
                       downstream_keys: list[dg.AssetKey]) -> dg.SensorDefinition:
     @dg.sensor(
         name=LATE_FILES_SENSOR,
         job=job,
         minimum_interval_seconds=300,
-        description="Re-runs a day when a landing file for it arrives or changes after the day was run.",
+        description="Re-runs the days whose landing files arrive or change after the day was run (one run a tick).",
     )
     def _late_files(context: dg.SensorEvaluationContext):
-        landing_dir = get_settings().landing_dir
+        settings = get_settings()
+        landing_dir = settings.landing_dir
         cursor = json.loads(context.cursor) if context.cursor else {}
         current = _landing_files(landing_dir) if landing_dir.exists() else {}
         if not cursor:
             # First evaluation: remember what is there; the nightly run picks those up.
             context.update_cursor(json.dumps({p: m for p, (_, _, m) in current.items()}))
             return dg.SkipReason(f"watching {len(current)} landing files")
-        changed: dict[str, set[str]] = {}
+        late: dict[str, set[str]] = {}
+        not_run = 0
         for path, (asset, day, mtime) in current.items():
-            if cursor.get(path) != mtime:
-                changed.setdefault(day, set()).add(asset)
+            if cursor.get(path) == mtime:
+                continue
+            if _already_run(settings.lake_dir, asset, day):
+                late.setdefault(day, set()).add(asset)
+            else:
+                not_run += 1
         context.update_cursor(json.dumps({p: m for p, (_, _, m) in current.items()}))
-        if not changed:
+        if not late:
+            if not_run:
+                return dg.SkipReason(f"{not_run} new landing file(s) for days not run yet: their scheduled runs "
+                                     "pick them up")
             return dg.SkipReason("no new or changed landing files")
-        requests = []
-        for day, assets in sorted(changed.items()):
-            keys = [dg.AssetKey(a.split("/")) for a in sorted(assets)]
-            stamp = max(current[p][2] for p in current if current[p][1] == day)
-            requests.append(dg.RunRequest(
-                run_key=f"late-{day}-{stamp:.0f}",
-                partition_key=day,
-                asset_selection=keys + downstream_keys,
-                tags={"kpi/trigger": "late_files"},
-            ))
-        return requests
+        days = sorted(late)
+        assets = sorted(set().union(*late.values()))
+        keys = [dg.AssetKey(a.split("/")) for a in assets]
+        stamp = max(current[p][2] for p in current if current[p][1] in late)
+        tags = {"kpi/trigger": "late_files", "kpi/late_days": ",".join(days)}
+        if len(days) == 1:
+            return dg.RunRequest(run_key=f"late-{days[0]}-{stamp:.0f}", partition_key=days[0],
+                                 asset_selection=keys + downstream_keys, tags=tags)
+        # several days: one run over their range (unchanged files in between are read as unchanged)
+        tags.update({RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1]})
+        return dg.RunRequest(run_key=f"late-{days[0]}-{days[-1]}-{stamp:.0f}",
+                             asset_selection=keys + downstream_keys, tags=tags)
 
     return _late_files

@@ -227,7 +227,14 @@ def _landing_file(data_dir: Path, relative: str, text: str = "x\n", mtime: float
     return path
 
 
-def test_the_late_file_sensor_reruns_the_day_of_a_new_or_changed_landing_file(defs, data_dir: Path) -> None:
+def _extracted(data_dir: Path, source: str, table: str, day: str) -> None:
+    """The day's partition of the table is in the lake: that day was run."""
+    path = data_dir / "lake" / "raw" / source / table / f"date={day}" / "part-0.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+
+
+def test_the_late_file_sensor_reruns_the_days_of_new_or_changed_landing_files(defs, data_dir: Path) -> None:
     sensor = defs.resolve_sensor_def("late_files_sensor")
     assert sensor.job_name == "nightly"
     graph = defs.resolve_asset_graph()
@@ -241,9 +248,15 @@ def test_the_late_file_sensor_reruns_the_day_of_a_new_or_changed_landing_file(de
     quiet = _tick(sensor, defs, first.cursor)
     assert quiet.run_requests == [] and quiet.skip_message == "no new or changed landing files"
 
-    # a file arrives late for 2024-07-06
+    # a file for a day that has not been run yet is not late: that day's scheduled run reads it
+    _landing_file(data_dir, "servicedesk/tickets_20240707.csv", mtime=1_720_050_000)
+    early = _tick(sensor, defs, quiet.cursor)
+    assert early.run_requests == [] and "for days not run yet" in early.skip_message
+
+    # a file arrives late for 2024-07-06, a day already run
+    _extracted(data_dir, "servicedesk", "tickets", "2024-07-06")
     _landing_file(data_dir, "servicedesk/tickets_20240706.csv", mtime=1_720_100_000)
-    late = _tick(sensor, defs, quiet.cursor)
+    late = _tick(sensor, defs, early.cursor)
     [request] = late.run_requests
     assert request.partition_key == "2024-07-06"
     assert request.tags["kpi/trigger"] == "late_files"
@@ -258,14 +271,17 @@ def test_the_late_file_sensor_reruns_the_day_of_a_new_or_changed_landing_file(de
                                                             "reference", "publish", "reports", "alerts"}
     assert "2024-07-06" in defs.resolve_job_def("nightly").partitions_def.get_partition_keys()
 
-    # the same day's file changes again, and another table's file for an earlier day arrives
+    # the same day's file changes again, and another table's file for an earlier day arrives late:
+    # ONE run over both days and both tables (the warehouse is built once, not once per file)
+    _extracted(data_dir, "engineering", "bugs", "2024-07-05")
     os.utime(data_dir / "landing" / "servicedesk" / "tickets_20240706.csv", (1_720_200_000, 1_720_200_000))
     _landing_file(data_dir, "engineering/bugs_20240705.jsonl", "{}\n", mtime=1_720_200_000)
     again = _tick(sensor, defs, late.cursor)
-    by_day = {r.partition_key: r for r in again.run_requests}
-    assert sorted(by_day) == ["2024-07-05", "2024-07-06"]
-    assert {k for k in by_day["2024-07-05"].asset_selection if k.path[0].startswith("raw_")} == \
-        {dg.AssetKey(["raw_engineering", "bugs"])}
-    assert {k for k in by_day["2024-07-06"].asset_selection if k.path[0].startswith("raw_")} == {raw_key}
-    assert by_day["2024-07-06"].run_key != request.run_key  # a new change is a new run, not a duplicate
+    [both] = again.run_requests
+    assert both.partition_key is None
+    assert (both.tags["dagster/asset_partition_range_start"], both.tags["dagster/asset_partition_range_end"]) == (
+        "2024-07-05", "2024-07-06")
+    assert {k for k in both.asset_selection if k.path[0].startswith("raw_")} == {
+        dg.AssetKey(["raw_engineering", "bugs"]), raw_key}
+    assert both.run_key != request.run_key  # a new change is a new run, not a duplicate
     assert _tick(sensor, defs, again.cursor).run_requests == []
