@@ -138,6 +138,10 @@ class DetectorParams:
     cusum_k: float = 0.75
     cusum_h: float | None = None
     score_clip: float = 3.0
+    #: divide what the CUSUM accumulates by the long-run factor √((1 + ρ)/(1 − ρ)) of the series'
+    #: recent normal scores: runs of same-sign deviations that are just how a series moves (a
+    #: staircase, a slow drift) do not make a level shift
+    cusum_autocorrelation: bool = True
     #: flagged points of a sustained shift after which the new level is learned (D 7, W 4).
     shift_accept: int | None = None
     #: a collapsed event at least this long (in points) with a CUSUM alarm is a level shift.

@@ -42,6 +42,7 @@ from pipelines.analytics.kpi_parts import (
     ZeroRates,
     count_factor,
 )
+from pipelines.analytics.level import long_run_factor
 
 ST_OK, ST_ANOMALY, ST_NO_HISTORY, ST_MISSING, ST_EXCLUDED, ST_HOLIDAY_NO_HISTORY, ST_SPARSE = range(7)
 
@@ -101,6 +102,38 @@ class EventTracker:
         return ev
 
 
+class RecentScores:
+    """The clipped scores of the last ``size`` points judged normal, with their time, per series."""
+
+    def __init__(self, s_n: int, size: int):
+        self.x = np.full((s_n, size), np.nan)
+        self.t = np.full((s_n, size), -10, dtype=np.int64)
+        self.n = np.zeros(s_n, dtype=np.int64)
+
+    def push(self, rows: np.ndarray, x: np.ndarray, t: int) -> None:
+        if rows.size == 0:
+            return
+        slot = self.n[rows] % self.x.shape[1]
+        self.x[rows, slot] = x
+        self.t[rows, slot] = t
+        self.n[rows] += 1
+
+    def correlation(self) -> np.ndarray:
+        """(S,) lag-one autocorrelation over pairs of consecutive points (0 with fewer than 20)."""
+        order = np.argsort(self.t, axis=1)
+        t = np.take_along_axis(self.t, order, axis=1)
+        x = np.take_along_axis(self.x, order, axis=1)
+        pair = (t[:, 1:] - t[:, :-1] == 1) & np.isfinite(x[:, 1:]) & np.isfinite(x[:, :-1])
+        a = np.where(pair, x[:, :-1], np.nan)
+        b = np.where(pair, x[:, 1:], np.nan)
+        n = pair.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ma, mb = np.nanmean(a, axis=1), np.nanmean(b, axis=1)
+            da, db = np.nan_to_num(a - ma[:, None]), np.nan_to_num(b - mb[:, None])
+            r = (da * db).sum(axis=1) / np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1))
+        return np.where((n >= 20) & np.isfinite(r), r, 0.0)
+
+
 class ShiftTracker:
     """The CUSUM of clipped scores, its alarm, and what a shift that lasts changes.
 
@@ -123,11 +156,23 @@ class ShiftTracker:
         self.rev_level, self.rev_q, self.rev_llr = np.full(s_n, np.nan), np.full(s_n, np.nan), z(s_n)
         self.rev_start, self.rev_prev, self.rev_sign = (z(s_n, dtype=np.int64) for _ in range(3))
         self.rev_event = np.full(s_n, -1, dtype=np.int64)
+        self.normal = RecentScores(s_n, 56)
+        self.long_run = np.ones(s_n)
+        self.rho_due = 0
 
     def update(self, t: int, judged: np.ndarray, cs: np.ndarray, cus_h: np.ndarray, rel: np.ndarray,
                near_zero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Feed the clipped scores ``cs``; returns (flagged as part of an alarm, a new alarm)."""
+        """Feed the clipped scores ``cs``; returns (flagged as part of an alarm, a new alarm).
+
+        The CUSUM accumulates ``cs`` divided by the long-run factor √((1 + ρ)/(1 − ρ)) of the
+        series' recent *normal* scores (ρ: their lag-one autocorrelation): a series whose normal
+        deviations come in runs (a staircase headcount, a slowly drifting rate) does not raise a
+        shift alarm for a run that is just how it moves."""
         p = self.p
+        if p.cusum_autocorrelation and t >= self.rho_due:
+            self.rho_due = t + 7
+            self.long_run = long_run_factor(self.normal.correlation())
+        cs = cs / self.long_run
         up_new = np.where(judged, np.maximum(0.0, self.up + cs - p.cusum_k), self.up)
         dn_new = np.where(judged, np.maximum(0.0, self.down - cs - p.cusum_k), self.down)
         opened = judged & (self.up == 0) & (self.down == 0) & ((up_new > 0) | (dn_new > 0))
@@ -467,6 +512,8 @@ class KpiEngine:
         self.commit(rw, rec.take(rw))
         rd = np.nonzero(s.judged & ~s.flag & ~sh.open())[0]
         self.commit(rd, rec.take(rd))
+        normal = np.nonzero(s.judged & ~s.flag & (sh.sign == 0))[0]
+        sh.normal.push(normal, s.cs[normal], s.t)
         # hold back every judged point while a CUSUM is open
         hold = np.nonzero(s.judged & sh.open())[0]
         if hold.size:
