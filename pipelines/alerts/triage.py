@@ -83,11 +83,8 @@ def merge_related(alerts: list[Alert], families: Mapping[str, str], matrix: Resp
     out: list[Alert] = []
     for (head, unit, grain, cls), members in groups.items():
         for cluster in _clusters(members, cls):
-            if len(cluster) == 1 and cluster[0].kpi_id == head:
-                out.append(cluster[0])
-                continue
-            if len(cluster) == 1:
-                out.append(replace(cluster[0], members=((cluster[0].kpi_id, unit, grain),)))
+            if len({a.kpi_id for a in cluster}) == 1:  # one KPI: nothing related to merge
+                out += [replace(a, members=((a.kpi_id, unit, grain),)) for a in cluster]
                 continue
             out.append(_merged(head, unit, grain, cls, cluster, matrix))
     return out

@@ -128,7 +128,8 @@ class RecentScores:
         b = np.where(pair, x[:, 1:], np.nan)
         n = pair.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            ma, mb = np.nanmean(a, axis=1), np.nanmean(b, axis=1)
+            ma = np.nansum(a, axis=1) / n
+            mb = np.nansum(b, axis=1) / n
             da, db = np.nan_to_num(a - ma[:, None]), np.nan_to_num(b - mb[:, None])
             r = (da * db).sum(axis=1) / np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1))
         return np.where((n >= 20) & np.isfinite(r), r, 0.0)
