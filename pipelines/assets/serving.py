@@ -161,6 +161,7 @@ def owner_alerts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         definitions = con.execute("select * from marts.kpi_definitions").df()
         org_units = con.execute("select * from marts.dim_org_unit").df()
         employees = con.execute("select * from marts.dim_employee").df()
+        weights = con.execute("select * from marts.kpi_weights").df()
     smtp = None
     if s.smtp_host:
         smtp = SmtpConfig(s.smtp_host, s.smtp_port, s.smtp_user,
@@ -177,6 +178,7 @@ def owner_alerts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         smtp=smtp,
         min_severity=s.alert_min_severity,
         ack_hours=s.alert_ack_hours,
+        kpi_weights=weights,
     )
     summary = report.to_dict()
     return dg.MaterializeResult(metadata={
