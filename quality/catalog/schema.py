@@ -188,6 +188,11 @@ class KpiSpec(_Strict):
     thresholds: Thresholds = Thresholds()
     target: Target = Target()
     weights: Weights = Weights()
+    maturity_days: int | None = Field(
+        None, ge=0, le=366,
+        description="days a daily value takes to settle (counted on a date that later events complete, e.g. "
+                    "resolution time by opening date); optional: learned from the data when absent",
+    )
 
     @field_validator("grains")
     @classmethod
