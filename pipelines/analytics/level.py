@@ -12,7 +12,7 @@ winsorised: see :mod:`pipelines.analytics.score`):
   independent noise on top).
 
 Each series uses, at each point, the predictor with the smallest median absolute error over its
-last ``select_window`` points — the same autocorrelation that would make a long-window level raise
+last ``select_window`` points (another than ``long`` only when its error is ``margin`` × smaller) — the same autocorrelation that would make a long-window level raise
 false "level shifts" (long runs of same-sign residuals on a smooth daily cycle) makes the trend
 predictor win there. Until the errors exist, ``long`` is used.
 
@@ -35,13 +35,14 @@ class LevelModel:
 
     def __init__(self, clean: np.ndarray, *, window: int = 30, slope_window: int = 10, short_window: int = 5,
                  select_window: int = 32, min_select: int = 10, winsor: float = 2.5,
-                 predictors: tuple[str, ...] = PREDICTORS):
+                 predictors: tuple[str, ...] = PREDICTORS, margin: float = 1.0):
         self.clean = clean
         self.window = window
         self.slope_window = slope_window
         self.short_window = short_window
         self.select_window = select_window
         self.min_select = min_select
+        self.margin = margin
         self.winsor = winsor
         bad = sorted(set(predictors) - set(PREDICTORS))
         if bad or not predictors:
@@ -79,6 +80,9 @@ class LevelModel:
         n = np.sum(np.isfinite(err), axis=2)
         loss = nanmedian_last(err)
         loss = np.where((n >= self.min_select) & self.enabled[:, None], loss, np.inf)
+        # the long level unless another predictor is clearly better (a coin flip between nearly equal
+        # errors would make the level jumpy on plain noise)
+        loss[1:] = loss[1:] * self.margin
         loss[0] = np.where(np.isfinite(loss[0]), loss[0], -np.inf)  # 'long' until others qualify
         return np.argmin(loss, axis=0)
 

@@ -92,8 +92,8 @@ class ScoreParams:
     empirical_min_count: int = 2
     empirical_window: int = 5000
     #: the peaks-over-threshold tail: fitted above this quantile of past |z| once it holds
-    #: ``tail_min_exceedances`` points (long series only: 2000 points for 20 above the 99th)
-    tail_quantile: float = 0.99
+    #: ``tail_min_exceedances`` points (series with a history: 667 points for 20 above the 97th)
+    tail_quantile: float = 0.97
     tail_min_exceedances: int = 20
     #: a deviation back towards the level before a recent event (within this many points of its
     #: last flag) is the event ending, not a new one
