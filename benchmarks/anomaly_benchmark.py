@@ -74,6 +74,8 @@ class BenchInput:
     targets: pd.DataFrame | None = None  # kpi_id, org_unit_id, grain, period_start, target_value, ...
     #: ground-truth events that fall in the warm-up of a new series segment (see warmup_events)
     warmup: pd.DataFrame | None = None
+    #: kpi_definitions rows (every version), for the KPIs' possible ranges
+    definitions: pd.DataFrame | None = None
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -117,7 +119,7 @@ def load_warehouse(path: Path, ground_truth: Path) -> BenchInput:
     return BenchInput(
         name=f"warehouse {path}", daily=daily, truth=truth, calendar=cal, kpis=kpis,
         parents=dict(zip(org["org_unit_id"], org["parent_org_unit_id"], strict=True)), periods=periods,
-        targets=targets,
+        targets=targets, definitions=versions,
     )
 
 

@@ -69,6 +69,12 @@ class ForecastParams:
     buckets: int = 10
     #: central interval (0.8 → 10 % and 90 % quantiles)
     coverage: float = 0.8
+    #: recalibrate the interval's level per elapsed bucket on the most recent periods (see
+    #: :func:`calibrated_levels`): the last ``recalibration_days`` of periods, at least
+    #: ``min_recalibration`` errors per bucket
+    recalibrate: bool = True
+    recalibration_days: int = 92
+    min_recalibration: int = 100
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,6 +423,41 @@ def error_pools(cases: pd.DataFrame, cutoff: date | pd.Timestamp | None = None,
     return out
 
 
+def calibrated_levels(cases: pd.DataFrame, cutoff: date | pd.Timestamp, params: ForecastParams | None = None
+                      ) -> dict[int, float]:
+    """Nominal interval level per elapsed bucket that made the intervals cover ``params.coverage``
+    of the outcomes lately — out of sample: the errors of the periods that ended in the last
+    ``recalibration_days`` before ``cutoff`` are placed in the pools of the periods that ended before
+    them, and the level is the one (on a grid from 0.6 to 0.98) whose coverage of those recent errors
+    is closest to the goal. Errors drift (growth, a new mix of units): intervals built from last
+    year's errors alone cover a little less than they promise, and late in a period a little more.
+    Buckets with fewer than ``min_recalibration`` recent errors keep the nominal level."""
+    prm = params or ForecastParams()
+    if not prm.recalibrate or cases.empty:
+        return {}
+    cutoff = pd.Timestamp(cutoff)
+    split = cutoff - pd.Timedelta(days=prm.recalibration_days)
+    c = cases[np.isfinite(cases["error"])]
+    recent = c[(c["period_end"] >= split) & (c["period_end"] < cutoff)]
+    if len(recent) < prm.min_recalibration:
+        return {}
+    pools = error_pools(c, cutoff=split, params=prm)
+    found = _pool_for(recent, pools)
+    err = recent["error"].to_numpy(dtype=float)
+    pit = np.array([(np.searchsorted(p, e, side="left") + np.searchsorted(p, e, side="right")) / 2 / (len(p) + 1)
+                    if p is not None else np.nan for p, e in zip(found, err, strict=True)])
+    grid = np.round(np.arange(0.60, 0.981, 0.01), 2)
+    out: dict[int, float] = {}
+    buckets = recent["bucket"].to_numpy()
+    for b in np.unique(buckets):
+        u = pit[(buckets == b) & np.isfinite(pit)]
+        if len(u) < prm.min_recalibration:
+            continue
+        cov = np.array([np.mean((u >= (1 - g) / 2) & (u <= 1 - (1 - g) / 2)) for g in grid])
+        out[int(b)] = float(grid[int(np.argmin(np.abs(cov - prm.coverage)))])
+    return out
+
+
 def _pool_for(rows: pd.DataFrame, pools: list[pd.Series]) -> list[np.ndarray | None]:
     """The error array of each row: from the most specific pool level that has one (rows of
     KPI-specific methods only from their own KPI's pools)."""
@@ -448,10 +489,12 @@ def _conformal_quantiles(errs: np.ndarray, lo_q: float, hi_q: float) -> np.ndarr
 
 
 def apply_pools(rows: pd.DataFrame, pools: list[pd.Series], targets: pd.DataFrame | None,
-                kpis: pd.DataFrame, params: ForecastParams | None = None) -> pd.DataFrame:
+                kpis: pd.DataFrame, params: ForecastParams | None = None,
+                levels: Mapping[int, float] | None = None) -> pd.DataFrame:
     """Add ``forecast_value``, ``forecast_low``, ``forecast_high``, ``target_value``, ``target_low``,
     ``target_high`` and ``probability_on_target`` to projected rows (``forecast_raw``, ``error_mode``,
-    ``bucket`` …)."""
+    ``bucket`` …). ``levels``: the nominal level of the interval per elapsed bucket
+    (:func:`calibrated_levels`; ``params.coverage`` for the others)."""
     prm = params or ForecastParams()
     rows = rows.copy()
     if targets is not None and len(targets):
@@ -466,7 +509,8 @@ def apply_pools(rows: pd.DataFrame, pools: list[pd.Series], targets: pd.DataFram
             rows[c] = np.nan
     direction = rows["kpi_id"].map(kpis.drop_duplicates("kpi_id").set_index("kpi_id")["direction"])
     pool = _pool_for(rows, pools)
-    lo_q, hi_q = (1 - prm.coverage) / 2, 1 - (1 - prm.coverage) / 2
+    level = rows["bucket"].map(levels or {}).fillna(prm.coverage).to_numpy(dtype=float) if "bucket" in rows else (
+        np.full(len(rows), prm.coverage))
     f = rows["forecast_raw"].to_numpy(dtype=float)
     rel = (rows["error_mode"] == "relative").to_numpy()
     q = np.full((len(rows), 3), np.nan)
@@ -479,13 +523,14 @@ def apply_pools(rows: pd.DataFrame, pools: list[pd.Series], targets: pd.DataFram
     # at least what is already counted
     b_lo = rows["bound_low"].to_numpy(dtype=float) if "bound_low" in rows else np.full(len(rows), -np.inf)
     b_hi = rows["bound_high"].to_numpy(dtype=float) if "bound_high" in rows else np.full(len(rows), np.inf)
-    memo: dict[int, np.ndarray] = {}
+    memo: dict[tuple[int, float], np.ndarray] = {}
     for i, errs in enumerate(pool):
         if errs is None or not np.isfinite(f[i]):
             continue
-        if id(errs) not in memo:
-            memo[id(errs)] = _conformal_quantiles(errs, lo_q, hi_q)
-        q[i] = memo[id(errs)]
+        key = (id(errs), level[i])
+        if key not in memo:
+            memo[key] = _conformal_quantiles(errs, (1 - level[i]) / 2, 1 - (1 - level[i]) / 2)
+        q[i] = memo[key]
         outcomes = np.clip(f[i] * (1.0 + errs) if rel[i] else f[i] + errs, b_lo[i], b_hi[i])
         if dirs[i] == "target_range":
             lo = tl[i] if np.isfinite(tl[i]) else -np.inf
@@ -571,6 +616,7 @@ def forecast_running(
         cases = backtest_cases(d, kpis, None if periods is None else periods[
             pd.to_datetime(periods["period_end"]) <= as_of_ts], grains=grains, params=prm)
     pools = error_pools(cases, cutoff=as_of_ts + pd.Timedelta(days=1), params=prm)
+    levels = calibrated_levels(cases, as_of_ts + pd.Timedelta(days=1), prm)
     rows = [r for panel in _panels(d, kpis)
             if (r := _project_running(panel, periods, grains, as_of_ts, (settle_days or {}).get(panel.kpi_id, 0),
                                       prm)) is not None]
@@ -582,7 +628,7 @@ def forecast_running(
     out.loc[(out["error_mode"] == "relative") & ~(out["forecast_raw"] > 0), "error_mode"] = "absolute"
     out["bucket"] = np.minimum((out["elapsed_fraction"] * prm.buckets).astype(int), prm.buckets - 1)
     out = _engine_to_date(out, periods)
-    out = apply_pools(with_bounds(out, bounds), pools, targets, kpis, prm)
+    out = apply_pools(with_bounds(out, bounds), pools, targets, kpis, prm, levels)
     out["as_of_date"] = as_of_ts
     for c in ("period_start", "period_end", "as_of_date"):
         out[c] = pd.to_datetime(out[c]).dt.date
@@ -670,7 +716,9 @@ def evaluate_backtest(cases: pd.DataFrame, targets: pd.DataFrame | None, kpis: p
         pools = error_pools(cases, cutoff=cutoff, params=prm)
         if not any(len(p) for p in pools):
             continue
-        out.append(apply_pools(with_bounds(g, bounds, to_date="actual_to_date_calc"), pools, targets, kpis, prm))
+        levels = calibrated_levels(cases, cutoff, prm)
+        out.append(apply_pools(with_bounds(g, bounds, to_date="actual_to_date_calc"), pools, targets, kpis, prm,
+                               levels))
     if not out:
         return pd.DataFrame()
     ev = pd.concat(out, ignore_index=True)
