@@ -162,18 +162,19 @@ class ShiftTracker:
         self.rho_due = 0
 
     def update(self, t: int, judged: np.ndarray, cs: np.ndarray, cus_h: np.ndarray, rel: np.ndarray,
-               near_zero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               near_zero: np.ndarray, big: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Feed the clipped scores ``cs``; returns (flagged as part of an alarm, a new alarm).
 
         The CUSUM accumulates ``cs`` divided by the long-run factor √((1 + ρ)/(1 − ρ)) of the
         series' recent *normal* scores (ρ: their lag-one autocorrelation): a series whose normal
         deviations come in runs (a staircase headcount, a slowly drifting rate) does not raise a
-        shift alarm for a run that is just how it moves."""
+        shift alarm for a run that is just how it moves. Points beyond the threshold (``big``) count
+        in full: a step far outside the band is a shift however the series usually moves."""
         p = self.p
         if p.cusum_autocorrelation and t >= self.rho_due:
             self.rho_due = t + 7
             self.long_run = long_run_factor(self.normal.correlation())
-        cs = cs / self.long_run
+        cs = np.where(big, cs, cs / self.long_run) if big is not None else cs / self.long_run
         up_new = np.where(judged, np.maximum(0.0, self.up + cs - p.cusum_k), self.up)
         dn_new = np.where(judged, np.maximum(0.0, self.down - cs - p.cusum_k), self.down)
         opened = judged & (self.up == 0) & (self.down == 0) & ((up_new > 0) | (dn_new > 0))
@@ -486,7 +487,7 @@ class KpiEngine:
         # single-point flags honest would hide a sustained drop in a low count
         cs_in = np.where(self.is_cnt, s.c_zs, s.score) if self.any_cnt else s.score
         s.cs = np.clip(np.nan_to_num(cs_in, nan=0.0), -p.score_clip, p.score_clip)
-        alarm_flag, new_alarm = sh.update(t, s.judged, s.cs, self.tf.cusum_h, s.rel, s.near_zero)
+        alarm_flag, new_alarm = sh.update(t, s.judged, s.cs, self.tf.cusum_h, s.rel, s.near_zero, s.big)
         s.flag = s.big | s.dropout | alarm_flag
         # the zero-rate history learns every judged value now (not when a CUSUM closes), except
         # values flagged on their own: otherwise held-back zeros would make zeros look rarer
