@@ -43,7 +43,8 @@ Algorithm (the full description with the reasoning is in ``docs/anomaly_detectio
 4. **Flags.** ``|score| ≥ threshold`` (4) → *spike* / *dip*. A run of near-zero values whose
    probability — the zero rate at that weekday, or ``exp(−expected count)`` for counts — is below
    ``dropout_alpha`` → *dropout*. A two-sided CUSUM of
-   clipped scores (for counts: plain deviance residuals) above ``cusum_h`` → *level shift*: points
+   clipped scores (for counts: plain deviance residuals; scores inside the band divided by the
+   long-run factor of the series' autocorrelated normal scores) above ``cusum_h`` → *level shift*: points
    that feed an open CUSUM are held back from training; an alarm ends after ``alarm_quiet`` points
    in a row without a flag; after ``shift_accept`` flagged points, the last ``accept_run`` of them in
    a row, the alarm's points become the new level (flags stop); a return to the old level within
@@ -66,6 +67,9 @@ Algorithm (the full description with the reasoning is in ``docs/anomaly_detectio
 
 Strict causality: a point's expected value, band, score and flag depend on earlier points only —
 appending points never changes what was computed for earlier ones.
+
+The causal loop is :mod:`pipelines.analytics.kpi_engine`, its parts :mod:`pipelines.analytics.kpi_parts`.
+For a series of any frequency with nothing known about it, see :func:`pipelines.analytics.score.score_series`.
 
 Public API: :func:`detect` (one series → :class:`DetectionResult`), :func:`detect_baseline` (the
 trailing mean ± 3σ baseline, same interface), :func:`collapse_events` (→ list of :class:`Anomaly`),
