@@ -195,6 +195,7 @@ def owner_alerts(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         definitions = con.execute("select * from marts.kpi_definitions").df()
         org_units = con.execute("select * from marts.dim_org_unit").df()
         employees = con.execute("select * from marts.dim_employee").df()
+        weights = con.execute("select * from marts.kpi_weights").df()
     report = run_alerts(
         Path(alerts.outbox_path),
         as_of_date=as_of or datetime.now(UTC).date(),
@@ -207,6 +208,7 @@ def owner_alerts(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         smtp=alerts.smtp(),
         min_severity=alerts.min_severity,
         ack_hours=alerts.ack_hours,
+        kpi_weights=weights,
     )
     summary = report.to_dict()
     return dg.MaterializeResult(metadata={
