@@ -245,7 +245,7 @@
                    {{ dq_sql_string(dagster_run_id) }}, '{{ flags.WHICH }}', null
             from {{ freshness }}
         {%- endcall -%}
-        {#- a run for a date past the data says so: the facts' latest business date against the run date -#}
+        {#- a run for a date past the data says so: the facts' latest business date (of event facts) against the run date -#}
         {%- set run_date = var('run_date', none) -%}
         {%- if run_date -%}
             {%- set measures = dq_model_relation('int_kpi_measures_daily', 'intermediate') -%}
@@ -263,7 +263,10 @@
                            else 'the facts reach ' || cast(latest as varchar) || ' (run date {{ run_date }})'
                        end,
                        null, 'source', 'dq_freshness', null, {{ dq_sql_string(dagster_run_id) }}, '{{ flags.WHICH }}', null
-                from (select max(date_day) as latest from {{ measures }}) as horizon
+                {#- events only where there are any: a semi-additive state (headcount from open assignments)
+                    is carried up to the run date whether or not a source delivered -#}
+                from (select coalesce(max(date_day) filter (where not is_semi_additive), max(date_day)) as latest
+                      from {{ measures }}) as horizon
             {%- endcall -%}
         {%- endif -%}
     {%- endif -%}
