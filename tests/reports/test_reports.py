@@ -569,7 +569,7 @@ def test_an_older_warehouse_without_issue_12s_columns_still_builds(marts_path: P
                             ("kpi_actuals", ("data_status", "unverified_reason", "unverified_tables")),
                             ("kpi_targets", ("target_status", "target_note", "plan_file"))):
             for col in cols:
-                con.execute(f'alter table marts."{table}" drop column "{col}"')  # noqa: S608 - fixed names
+                con.execute(f'alter table marts."{table}" drop column "{col}"')  # fixed names
     with duckdb.connect(str(old), read_only=True) as con:
         paths = reports.build_all(con, tmp_path / "out", as_of=AS_OF)
     text = page_text(paths[0])
