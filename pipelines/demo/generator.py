@@ -23,7 +23,7 @@ from .common import DAY, HOUR, Clock, DemoConfigError, atomic_write_bytes, sha25
 from .company import DEFAULT_END, DEFAULT_START
 from .defects import DefectLog
 from .engineering import generate_engineering
-from .erp import SalesModel, generate_erp, make_products
+from .erp import ErpParams, SalesModel, generate_erp, make_products
 from .finance import Planner, weights_rows, write_plans
 from .history import HISTORY_DIR, landing_arrivals, remove_history, write_history_manifest
 from .hr import generate_hr
@@ -131,8 +131,8 @@ def _generate(data_dir: Path, *, seed: int, scale: float, start: date, end: date
 
     products = make_products(seed, clock, cal, initial_utc, snapshot_utc)
     model = SalesModel(holidays, scale, products, seed)
-    erp = generate_erp(cal, clock, seed, scale, model, products, hr.workforce, plan, initial_utc, snapshot_utc,
-                       erp_target.loose_types, erp_target.describe(data_dir))
+    erp = generate_erp(ErpParams(cal, clock, seed, scale, model, products, hr.workforce, plan, initial_utc,
+                                 snapshot_utc, erp_target.loose_types, erp_target.describe(data_dir)))
 
     def load_erp() -> dict:
         loaded = {"final": erp_target.write(erp.tables)}
