@@ -167,16 +167,12 @@ def test_dagster_definitions_validate(tmp_path: Path) -> None:
 # the nightly schedule
 # ------------------------------------------------------------------------------------------------
 def test_the_nightly_schedule_runs_the_nightly_job_at_the_configured_time(defs) -> None:
-    from pipelines.settings import Settings, get_settings
+    from pipelines.settings import get_settings
 
     schedule = defs.resolve_schedule_def("nightly_schedule")
     assert schedule.job_name == "nightly"
     assert (schedule.cron_schedule, schedule.execution_timezone) == (get_settings().schedule_cron,
                                                                     get_settings().timezone)
-    # the defaults: 02:00 Asia/Shanghai
-    assert (Settings.model_fields["schedule_cron"].default, Settings.model_fields["timezone"].default) == \
-        ("0 2 * * *", "Asia/Shanghai")
-    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "Asia/Shanghai")
 
 
 @pytest.mark.parametrize("scheduled", [
