@@ -1,6 +1,6 @@
 # Two commands for a fresh machine (Python 3.11):
 #   make demo   install, generate the demo company, run the whole nightly pipeline on it
-#   make test   install what the tests need, run the whole test suite
+#   make test   install what the tests need, lint (ruff, import layers), run the whole test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -25,11 +25,13 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium fonts-noto-cjk >/dev/null; \
 	  else echo "chromium or CJK fonts missing: run 'sudo apt-get install -y chromium fonts-noto-cjk'"; exit 1; fi; }
 
-test: install browser
+test: install browser lint
 	$(BIN)/pytest -q
 
+# ruff (style, complexity) and import-linter (the one-way layers of docs/contributing.md)
 lint: install
-	$(BIN)/ruff check pipelines quality reports tests
+	$(BIN)/ruff check pipelines quality reports tests benchmarks
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/kpi bench

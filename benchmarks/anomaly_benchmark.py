@@ -1,14 +1,23 @@
-"""Benchmark: the anomaly detector against the trailing mean ± 3σ baseline, and the forecast's
-back-test (80 % interval coverage, Brier score of the probability vs a 'pace so far' baseline).
+"""Benchmark: the anomaly detectors against two simple references — the trailing mean ± 3σ
+baseline (14 points) and a rolling median ± MAD z-score (30 points) — on the demo company and on
+real labelled series it was not built around, and the forecast's back-test (80 % interval coverage,
+Brier score of the probability vs a 'pace so far' baseline).
 
 Not a timed test: a script that prints a Markdown report and writes it, with a JSON twin, to
 ``benchmarks/out/`` (git-ignored).
 
-    # the real demo company (a built warehouse and the generator's ground truth)
+    # the real demo company (a built warehouse and the generator's ground truth) and the Microsoft
+    # Cloud Monitoring Dataset (score_series, one setting for every series)
     python benchmarks/anomaly_benchmark.py --warehouse data/warehouse/warehouse.duckdb \\
-        --ground-truth data/ground_truth/anomalies.csv
+        --ground-truth data/ground_truth/anomalies.csv \\
+        --cloud-monitoring ../shared/benchmarks/cloud-monitoring
     # simulated series like the demo company's (benchmarks/synthetic_series.py)
     python benchmarks/anomaly_benchmark.py --synthetic --seeds 101 102 103 104 105
+
+Labelled real series (``--cloud-monitoring``; ``data/<domain>/<series>.csv`` with
+``TimeStamp,Value,Label``): each point is one period, a run of label-1 points one event, a run of
+flagged points (no gap) one detected event; the flagged share is measured on the series without any
+labelled anomaly. ``score_series`` gets the timestamps and values only.
 
 Event-level scoring (pipelines/analytics/evaluation.py): a true event is found when ≥ 1 flag falls
 in [start_date, end_date]; a detected (collapsed) event that overlaps no true event is a false
@@ -34,6 +43,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+from references import rolling_median_mad, trailing_mean_sigma  # noqa: E402
+
 from pipelines.analytics.anomaly import DetectorParams, detect_frame  # noqa: E402
 from pipelines.analytics.evaluation import (  # noqa: E402
     event_scores,
@@ -42,6 +53,7 @@ from pipelines.analytics.evaluation import (  # noqa: E402
     scores_by,
 )
 from pipelines.analytics.marts import measure_segments  # noqa: E402
+from pipelines.analytics.score import regular_grid, score_panel  # noqa: E402
 
 KEYS = ["kpi_id", "org_unit_id"]
 #: measure types whose values are counts (scored by the count model, like the kpi_anomalies mart)
@@ -62,6 +74,8 @@ class BenchInput:
     targets: pd.DataFrame | None = None  # kpi_id, org_unit_id, grain, period_start, target_value, ...
     #: ground-truth events that fall in the warm-up of a new series segment (see warmup_events)
     warmup: pd.DataFrame | None = None
+    #: kpi_definitions rows (every version), for the KPIs' possible ranges
+    definitions: pd.DataFrame | None = None
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -105,7 +119,7 @@ def load_warehouse(path: Path, ground_truth: Path) -> BenchInput:
     return BenchInput(
         name=f"warehouse {path}", daily=daily, truth=truth, calendar=cal, kpis=kpis,
         parents=dict(zip(org["org_unit_id"], org["parent_org_unit_id"], strict=True)), periods=periods,
-        targets=targets,
+        targets=targets, definitions=versions,
     )
 
 
@@ -209,6 +223,7 @@ def evaluate(inp: BenchInput, series: pd.DataFrame, detector: str, params: Detec
     overall = event_scores(tm, dm)
     return {
         "overall": overall.as_dict(),
+        "clean_flagged_share": clean_flagged_share(inp, series, flags),
         "by_kind": scores_by(tm, dm, "kind", "kind").to_dict("records"),
         "by_magnitude": scores_by(tm, dm, "magnitude_bucket").to_dict("records"),
         "by_kpi": scores_by(tm, dm.assign(kpi=dm["kpi_id"]) if len(dm) else dm.assign(kpi=[]),
@@ -254,6 +269,7 @@ def _pool_groups(results: list[dict], key: str) -> list[dict]:
 def pooled(results: list[dict]) -> dict:
     return {
         "overall": _sum_counts([r["overall"] for r in results]),
+        "clean_flagged_share": float(np.nanmean([r.get("clean_flagged_share", np.nan) for r in results])),
         "by_kind": _pool_groups(results, "by_kind"),
         "by_magnitude": _pool_groups(results, "by_magnitude"),
         "by_kpi": _pool_groups(results, "by_kpi"),
@@ -262,6 +278,153 @@ def pooled(results: list[dict]) -> dict:
         "absent_events": [e for r in results for e in r.get("absent_events", [])],
         "warmup_events": [e for r in results for e in r.get("warmup_events", [])],
     }
+
+
+# --- point detectors on plain series (the two references, score_series) ---------------------------
+
+
+@dataclass
+class LabelledSeries:
+    name: str
+    timestamps: pd.Index
+    values: np.ndarray
+    labels: np.ndarray  # bool per point
+
+
+def load_cloud_monitoring(root: Path) -> list[LabelledSeries]:
+    """``<root>/data/<domain>/<series>.csv`` (``TimeStamp,Value,Label``), sorted by name."""
+    files = sorted((root / "data").glob("*/*.csv"))
+    if not files:
+        raise FileNotFoundError(f"--cloud-monitoring: no data/<domain>/<series>.csv under {root}")
+    out = []
+    for f in files:
+        d = pd.read_csv(f)
+        missing = {"TimeStamp", "Value", "Label"} - set(d.columns)
+        if missing:
+            raise ValueError(f"{f}: column(s) {sorted(missing)} missing (need TimeStamp, Value, Label)")
+        ts = pd.DatetimeIndex(pd.to_datetime(d["TimeStamp"], utc=True)).tz_localize(None)
+        out.append(LabelledSeries(f"{f.parent.name}/{f.stem}", ts, d["Value"].to_numpy(dtype=float),
+                                  d["Label"].to_numpy() == 1))
+    return out
+
+
+def _runs(mask: np.ndarray, gap: int = 0) -> list[tuple[int, int]]:
+    idx = np.nonzero(mask)[0]
+    if idx.size == 0:
+        return []
+    br = np.nonzero(np.diff(idx) > gap + 1)[0]
+    return list(zip(np.r_[idx[0], idx[br + 1]].tolist(), np.r_[idx[br], idx[-1]].tolist(), strict=True))
+
+
+def score_series_flags(series: list[LabelledSeries]) -> tuple[list[np.ndarray], float]:
+    """``score_series`` over every series, one panel per sampling step (series padded with missing
+    values at the end: causal, so nothing changes). Returns the flags and the seconds it took."""
+    flags: list[np.ndarray | None] = [None] * len(series)
+    grids = [regular_grid(s.timestamps) for s in series]
+    t0 = time.perf_counter()
+    by_step: dict[float | None, list[int]] = {}
+    for i, (_, step) in enumerate(grids):
+        by_step.setdefault(step, []).append(i)
+    for step, members in by_step.items():
+        t_n = max(int(grids[i][0][-1]) + 1 for i in members)
+        vals = np.full((len(members), t_n), np.nan)
+        for k, i in enumerate(members):
+            vals[k, grids[i][0]] = series[i].values
+        res = score_panel(vals, step_seconds=step)
+        for k, i in enumerate(members):
+            flags[i] = res.flag[k, grids[i][0]]
+    return [f for f in flags if f is not None], time.perf_counter() - t0
+
+
+def point_detector_scores(series: list[LabelledSeries], flags: list[np.ndarray], seconds: float,
+                          gap: int = 0) -> dict:
+    """Event precision / recall / F1 (a true event is found by a flag inside it; a detected event —
+    flags at most ``gap`` points apart — touching no true event is a false alarm) and the share of
+    points flagged on the series without any labelled anomaly."""
+    from pipelines.analytics.evaluation import EventScores
+
+    t = f = d = fa = 0
+    clean_n = clean_f = 0
+    per = []
+    for sr, fl in zip(series, flags, strict=True):
+        fl = np.asarray(fl, dtype=bool)
+        true = _runs(sr.labels)
+        det = _runs(fl, gap)
+        found = sum(1 for a, b in true if fl[a: b + 1].any())
+        false = sum(1 for a, b in det if not sr.labels[a: b + 1].any())
+        t, f, d, fa = t + len(true), f + found, d + len(det), fa + false
+        if not sr.labels.any():
+            clean_n += len(fl)
+            clean_f += int(fl.sum())
+        per.append({"series": sr.name, "true_events": len(true), "found": found, "detected_events": len(det),
+                    "false_alarms": false, "flagged_share": float(fl.mean()) if len(fl) else 0.0})
+    points = sum(len(sr.values) for sr in series)
+    return {**EventScores(t, f, d, fa).as_dict(), "clean_flagged_share": clean_f / clean_n if clean_n else float("nan"),
+            "clean_series": sum(1 for sr in series if not sr.labels.any()), "points": points, "seconds": seconds,
+            "points_per_second": points / seconds if seconds > 0 else float("nan"), "per_series": per}
+
+
+def evaluate_labelled(series: list[LabelledSeries]) -> dict[str, dict]:
+    """score_series and the two references on labelled series."""
+    out = {}
+    flags, secs = score_series_flags(series)
+    out["score_series"] = point_detector_scores(series, flags, secs)
+    for name, fn in (("mean ± 3σ (14)", trailing_mean_sigma), ("median ± MAD (30)", rolling_median_mad)):
+        t0 = time.perf_counter()
+        fl = [fn(s.values) for s in series]
+        out[name] = point_detector_scores(series, fl, time.perf_counter() - t0)
+    return out
+
+
+def demo_reference_results(inp: BenchInput, series: pd.DataFrame) -> dict[str, dict]:
+    """The rolling median ± MAD reference and ``score_series`` (no calendar, no counts: what a
+    generic detector sees) on the demo's benchmark series, scored like the detectors (events: flags
+    of one direction at most two days apart)."""
+    data = inp.daily.merge(series, on=KEYS)
+    keys = _keys(inp)
+    wide = data.pivot_table(index=keys, columns="date", values="value", aggfunc="first")
+    dates = pd.date_range(wide.columns.min(), wide.columns.max(), freq="D")
+    wide = wide.reindex(columns=dates)
+    vals = wide.to_numpy(dtype=float)
+    # as the detectors: a series starts at its first non-zero value
+    started = np.cumsum(np.nan_to_num(np.abs(vals)) > 0, axis=1) > 0
+    vals = np.where(started, vals, np.nan)
+    key_frame = wide.index.to_frame(index=False)
+    out = {}
+    t0 = time.perf_counter()
+    ref = np.vstack([rolling_median_mad(v) for v in vals])
+    out["median ± MAD (30)"] = (ref, time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    res = score_panel(vals, step_seconds=86400.0)
+    out["score_series (generic)"] = (res.flag, time.perf_counter() - t0)
+    truth, _ = present_truth(inp)
+    results = {}
+    for name, (flag, secs) in out.items():
+        s_idx, t_idx = np.nonzero(flag)
+        flags = key_frame.iloc[s_idx].reset_index(drop=True)
+        flags["date"] = dates[t_idx]
+        ev = []
+        for s_i in range(len(key_frame)):
+            for a, b in _runs(flag[s_i], gap=2):
+                ev.append({**key_frame.iloc[s_i].to_dict(), "start_date": dates[a], "end_date": dates[b]})
+        events = pd.DataFrame(ev, columns=keys + ["start_date", "end_date"])
+        tm, dm = match_events(truth, flags, events)
+        clean = ~key_frame.set_index(KEYS).index.isin(truth.set_index(KEYS).index)
+        results[name] = {"overall": event_scores(tm, dm).as_dict(), "seconds": secs,
+                         "clean_flagged_share": float(flag[clean].sum() / max(np.isfinite(vals[clean]).sum(), 1))}
+    return results
+
+
+def clean_flagged_share(inp: BenchInput, series: pd.DataFrame, flags: pd.DataFrame) -> float:
+    """Share of the points of the benchmark's clean series (no ground-truth event) that are flagged."""
+    truth, _ = present_truth(inp)
+    data = inp.daily.merge(series, on=KEYS)
+    clean_keys = series.merge(truth[KEYS].drop_duplicates(), on=KEYS, how="left", indicator=True)
+    clean_keys = clean_keys[clean_keys["_merge"] == "left_only"][KEYS]
+    pts = data.merge(clean_keys, on=KEYS)
+    pts = pts[pts["value"].notna()]
+    fl = flags.merge(clean_keys, on=KEYS) if len(flags) else flags
+    return len(fl) / len(pts) if len(pts) else float("nan")
 
 
 # --- report ------------------------------------------------------------------------------------------
@@ -282,9 +445,48 @@ def _table(rows: list[dict], cols: list[str]) -> str:
     return out
 
 
+def summary_rows(report: dict) -> list[dict]:
+    """One row per data set and detector: event precision / recall / F1 and the flagged share of the
+    clean series."""
+    rows = []
+    an = report.get("anomaly")
+    if an and an["detector"]["series"]:
+        entries = [("detector (warehouse, calendar-aware)", an["detector"]), ("mean ± 3σ (14)", an["baseline"])]
+        entries += list(an.get("references", {}).items())
+        for name, res in entries:
+            o = res["overall"]
+            rows.append({"data": report["source_short"], "detector": name, "true_events": o["true_events"],
+                         "found": o["found"], "detected_events": o["detected_events"], "false_alarms": o["false_alarms"],
+                         "precision": o["precision"], "recall": o["recall"], "f1": o["f1"],
+                         "clean_flagged_share": res.get("clean_flagged_share", float("nan"))})
+    lab = report.get("labelled")
+    if lab:
+        for name, res in lab["results"].items():
+            rows.append({"data": lab["name"], "detector": name, "true_events": res["true_events"], "found": res["found"],
+                         "detected_events": res["detected_events"], "false_alarms": res["false_alarms"],
+                         "precision": res["precision"], "recall": res["recall"], "f1": res["f1"],
+                         "clean_flagged_share": res["clean_flagged_share"]})
+    return rows
+
+
 def markdown_report(report: dict) -> str:
     md = [f"# Anomaly & forecast benchmark — {report['source']}\n",
-          f"Generated {report['generated_at']}. Command: `{report['command']}`\n"]
+          f"Generated {report['generated_at']}. Command: `{report['command']}`\n",
+          "## Summary (event level)\n",
+          _table(summary_rows(report), ["data", "detector", "true_events", "found", "detected_events", "false_alarms",
+                                        "precision", "recall", "f1", "clean_flagged_share"]),
+          "\n`clean_flagged_share`: share of the points of the series without any true event that are flagged.\n"]
+    lab = report.get("labelled")
+    if lab:
+        res = lab["results"]["score_series"]
+        md.append(f"`score_series` on {lab['name']}: {res['points']:,} points in {res['seconds']:.1f} s "
+                  f"({res['points_per_second']:,.0f} points/s, one panel per sampling step); "
+                  f"{res['clean_series']} series without labelled anomalies.\n")
+        md.append("\n### Per series (score_series)\n")
+        md.append(_table(res["per_series"], ["series", "true_events", "found", "detected_events", "false_alarms",
+                                             "flagged_share"]))
+    if not report["anomaly"]["detector"]["series"]:
+        return "\n".join(md)
     det, base = report["anomaly"]["detector"], report["anomaly"]["baseline"]
     md.append("## Anomaly detection (event level, daily series)\n")
     md.append(f"Series evaluated: {det['series']} (ground-truth series + as many clean sibling leaf series). "
@@ -347,25 +549,33 @@ def write_outputs(report: dict, out_dir: Path, stem: str) -> tuple[Path, Path]:
 # --- main ------------------------------------------------------------------------------------------
 
 
-def run(inputs: list[BenchInput], source: str, command: str, with_forecast: bool = True) -> dict:
-    det_res, base_res, fc_inputs = [], [], []
+def run(inputs: list[BenchInput], source: str, command: str, with_forecast: bool = True,
+        labelled: list[LabelledSeries] | None = None, labelled_name: str = "") -> dict:
+    det_res, base_res, ref_res, fc_inputs = [], [], [], []
     for inp in inputs:
         series = select_series(inp)
         inp.warmup = warmup_events(inp, series)
         series = select_series(inp)
         det_res.append(evaluate(inp, series, "robust"))
         base_res.append(evaluate(inp, series, "baseline"))
+        ref_res.append(demo_reference_results(inp, series))
         fc_inputs.append(inp)
+    refs = {name: {"overall": _sum_counts([r[name]["overall"] for r in ref_res]),
+                   "seconds": sum(r[name]["seconds"] for r in ref_res),
+                   "clean_flagged_share": float(np.nanmean([r[name]["clean_flagged_share"] for r in ref_res]))}
+            for name in (ref_res[0] if ref_res else {})}
     report = {
         "source": source,
         "command": command,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "anomaly": {"detector": pooled(det_res), "baseline": pooled(base_res),
+        "anomaly": {"detector": pooled(det_res), "baseline": pooled(base_res), "references": refs,
                     "per_input": [{"input": i.name, "detector": d["overall"], "baseline": b["overall"],
                                    "missed": d["missed"], "false_alarms": d["false_alarms"]}
                                   for i, d, b in zip(inputs, det_res, base_res, strict=True)]},
     }
-    if with_forecast:
+    if labelled:
+        report["labelled"] = {"name": labelled_name, "results": evaluate_labelled(labelled)}
+    if with_forecast and fc_inputs:
         from forecast_backtest import forecast_report
 
         report["forecast"] = forecast_report(fc_inputs)
@@ -380,6 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103, 104, 105],
                     help="simulation seeds (default: the held-out seeds 101-105; tuning used 1-5)")
     ap.add_argument("--events", type=int, default=40, help="injected events per simulated company")
+    ap.add_argument("--cloud-monitoring", type=Path,
+                    help="the Cloud Monitoring Dataset directory (with data/<domain>/<series>.csv)")
     ap.add_argument("--no-forecast", action="store_true", help="skip the forecast back-test")
     ap.add_argument("--out", type=Path, default=HERE / "out", help="output directory")
     args = ap.parse_args(argv)
@@ -387,17 +599,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.synthetic:
         inputs = [load_synthetic(s, args.events) for s in args.seeds]
         source = f"synthetic demo-like series, seeds {args.seeds}, {args.events} events each"
+        short = "synthetic demo-like"
         stem = "benchmark_synthetic"
-    else:
+    elif args.warehouse or args.ground_truth:
         if not args.warehouse or not args.ground_truth:
-            ap.error("give --warehouse and --ground-truth, or --synthetic")
+            ap.error("give --warehouse and --ground-truth together")
         for p, what in ((args.warehouse, "--warehouse"), (args.ground_truth, "--ground-truth")):
             if not p.exists():
                 ap.error(f"{what}: {p} does not exist")
         inputs = [load_warehouse(args.warehouse, args.ground_truth)]
         source = f"warehouse {args.warehouse}"
+        short = "demo (scale-1 warehouse)"
         stem = "benchmark_warehouse"
-    report = run(inputs, source, command, with_forecast=not args.no_forecast)
+    elif args.cloud_monitoring:
+        inputs, source, short, stem = [], "labelled series only", "", "benchmark_labelled"
+    else:
+        ap.error("give --warehouse and --ground-truth, --synthetic, or --cloud-monitoring")
+    labelled = load_cloud_monitoring(args.cloud_monitoring) if args.cloud_monitoring else None
+    report = run(inputs, source, command, with_forecast=not args.no_forecast, labelled=labelled,
+                 labelled_name="Cloud Monitoring Dataset")
+    report["source_short"] = short
     md_path, json_path = write_outputs(report, args.out, stem)
     print(markdown_report(report))
     print(f"\nwritten: {md_path}, {json_path}")

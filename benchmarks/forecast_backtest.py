@@ -19,8 +19,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines.analytics.bounds import kpi_bounds
 from pipelines.analytics.evaluation import brier_score, interval_coverage
 from pipelines.analytics.forecast import backtest_cases, evaluate_backtest
+
+
+def _out_of_range(ev: pd.DataFrame, bounds: dict) -> np.ndarray:
+    """Per case: the forecast, its low or its high lies outside the KPI's possible range."""
+    lo = ev["kpi_id"].map(lambda k: bounds[k].low if k in bounds else -np.inf).to_numpy(dtype=float)
+    hi = ev["kpi_id"].map(lambda k: bounds[k].high if k in bounds else np.inf).to_numpy(dtype=float)
+    bad = np.zeros(len(ev), dtype=bool)
+    for c in ("forecast_value", "forecast_low", "forecast_high"):
+        x = ev[c].to_numpy(dtype=float)
+        bad |= (x < lo - 1e-9) | (x > hi + 1e-9)
+    return bad
 
 
 def _summary(ev: pd.DataFrame, label: str) -> dict[str, Any]:
@@ -28,6 +40,7 @@ def _summary(ev: pd.DataFrame, label: str) -> dict[str, Any]:
     return {
         "cases": label,
         "n": int(len(ev)),
+        "out_of_range": int(ev["out_of_range"].sum()) if "out_of_range" in ev else 0,
         "coverage_80": interval_coverage(ev["outcome"], ev["forecast_low"], ev["forecast_high"]),
         "median_abs_pct_error": float((ev["forecast_value"] / ev["outcome"] - 1).abs().median()),
         "n_with_target": int(len(with_target)),
@@ -46,7 +59,10 @@ def forecast_report(inputs: list) -> dict[str, Any]:
         cases = backtest_cases(inp.daily, inp.kpis, inp.periods)
         if cases.empty:
             continue
-        ev = evaluate_backtest(cases, inp.targets, inp.kpis)
+        defs = getattr(inp, "definitions", None)
+        bounds = kpi_bounds(defs if defs is not None else inp.kpis, inp.daily)
+        ev = evaluate_backtest(cases, inp.targets, inp.kpis, bounds=bounds)
+        ev["out_of_range"] = _out_of_range(ev, bounds)
         if ev.empty:
             continue
         start = cases["as_of_date"].min()

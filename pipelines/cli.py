@@ -74,16 +74,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from pipelines.dbt_project import prepare_dbt_project
+    from pipelines.orchestration.dbt_project import prepare_dbt_project
+    from pipelines.settings import get_settings
 
-    path = prepare_dbt_project(progress=lambda m: _say(f"  {m}"))
+    s = get_settings()
+    path = prepare_dbt_project(s.dbt_project_dir, s.catalog_dir, progress=lambda m: _say(f"  {m}"))
     _say(f"dbt manifest ready: {path}")
     return EXIT_OK
 
 
 def _execute(*, partition: date | None = None, start: date | None = None, end: date | None = None,
              as_of: date | None = None, verbose: bool = False) -> int:
-    from pipelines.execution import check_catalog, run_nightly
+    from pipelines.orchestration.runner import check_catalog, run_nightly
 
     check_catalog()  # an invalid catalog stops the run before anything is touched (exit 4)
     outcome = run_nightly(partition=partition, start=start, end=end, as_of=as_of, verbose=verbose)
@@ -158,16 +160,17 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pipelines.execution import build_reports
+    from pipelines.orchestration.runner import build_reports
+    from pipelines.settings import get_settings
 
-    paths = build_reports(as_of=args.date, org=args.org, lang=args.lang)
+    paths = build_reports(get_settings(), as_of=args.date, org=args.org, lang=args.lang)
     for p in paths:
         _say(str(p))
     return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from pipelines.execution import status_lines
+    from pipelines.orchestration.runner import status_lines
 
     for line in status_lines():
         _say(line)
@@ -184,7 +187,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from pipelines.execution import serving_night, serving_targets
+    from pipelines.orchestration.runner import serving_night, serving_targets
     from pipelines.publish.targets import describe_nights, publish_night
 
     targets = serving_targets()
@@ -208,7 +211,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from pipelines.execution import serving_targets
+    from pipelines.orchestration.runner import serving_targets
     from pipelines.publish.targets import describe_nights, rollback_targets
 
     targets = serving_targets()

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
 
     # --- where things live --------------------------------------------------------------------
     data_dir: Path = Field(REPO_ROOT / "data", description="Root of every generated file.")
+    dbt_project_dir: Path = Field(DBT_PROJECT_DIR, description="The dbt project (its catalog/ folder is the "
+                                                               "KPI catalog; its target/ the manifest).")
 
     # --- business calendar ----------------------------------------------------------------------
     timezone: str = Field("Asia/Shanghai", description="Company timezone: business dates and partitions.")
@@ -150,12 +152,8 @@ class Settings(BaseSettings):
         return self.landing_dir / "checkins"
 
     @property
-    def dbt_project_dir(self) -> Path:
-        return DBT_PROJECT_DIR
-
-    @property
     def catalog_dir(self) -> Path:
-        return DBT_PROJECT_DIR / "catalog"
+        return self.dbt_project_dir / "catalog"
 
     def erp_url_value(self) -> str:
         if self.erp_url is not None:

@@ -28,6 +28,14 @@ from pipelines.alerts.channels import (
 from pipelines.alerts.matrix import ResponsibilityMatrix
 from pipelines.alerts.model import Alert, Recipient, severity_rank, utc
 from pipelines.alerts.rules import anomaly_alerts, status_change_alerts
+from pipelines.alerts.triage import (
+    SUSTAINED_KINDS,
+    apply_budget,
+    baseline_summaries,
+    kpi_families,
+    merge_related,
+    weight_lookup,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,10 @@ class AlertRunReport:
     already_known: list[str] = field(default_factory=list)
     status_changes: int = 0
     escalated: list[str] = field(default_factory=list)
+    #: the first night of a new installation: one summary per owner, nothing else
+    first_night: bool = False
+    #: alerts found tonight that are held in a digest or a summary instead of being sent on their own
+    digested: int = 0
     delivery: DeliveryReport | None = None
     outbox_counts: Mapping[str, int] = field(default_factory=dict)
 
@@ -120,13 +132,21 @@ def deliver_due(
 
 
 def escalate_overdue(
-    outbox_path: Path, channels: Channels, *, now: datetime | None = None, ack_hours: float = 24
+    outbox_path: Path, channels: Channels, *, now: datetime | None = None, ack_hours: float = 24,
+    sustained_nights: int = 3,
 ) -> list[str]:
-    """Alerts delivered more than ``ack_hours`` ago and not acknowledged go, once, to the manager
-    of the owner's parent unit (a new outbox alert); the original is marked ``escalated``."""
+    """Sustained misses delivered more than ``ack_hours`` ago and not acknowledged go, once, to the
+    manager of the owner's parent unit (a new outbox alert); the original is marked ``escalated``.
+
+    Only a miss that lasts escalates: an ``off_track`` alert whose KPI × unit is still off track in
+    each of the last ``sustained_nights`` nightly snapshots. A spike, a dip, a digest or a summary
+    never escalates — a manager hears about what keeps going wrong, not about every blip."""
     moment = utc(now)
     created: list[str] = []
     for row in outbox.overdue_for_escalation(outbox_path, now=moment, ack_hours=ack_hours):
+        if row["kind"] not in SUSTAINED_KINDS or not outbox.is_sustained(
+                outbox_path, row["alert_id"], nights=sustained_nights):
+            continue
         target = Recipient(
             row["escalation_recipient"], row["escalation_name"], row["escalation_email"], row["escalation_unit"]
         )
@@ -173,26 +193,48 @@ def run_alerts(
     lookback_days: int = 1,
     now: datetime | None = None,
     deliver: bool = True,
+    kpi_weights: Any = None,
+    budget: int = 10,
+    sustained_nights: int = 3,
 ) -> AlertRunReport:
     """The nightly step: find today's alerts, add the new ones to the outbox, escalate overdue ones,
     deliver what is due. Safe to re-run: nothing already in the outbox is created or sent again.
 
-    ``anomalies`` / ``attainment`` / ``kpi_definitions`` / ``org_units`` / ``employees``: rows of the
-    marts (DataFrames or iterables of mappings). ``webhooks``: the settings value (JSON text or a
-    mapping ``{owner_id|"default": {"kind", "url"}}``); ``smtp``: None disables email.
+    Alerts people read (:mod:`pipelines.alerts.triage`): related KPIs (a derived KPI and the KPIs it
+    is made of) make one alert; an owner gets at most ``budget`` alerts a night, the rest in one
+    digest ranked by weight (``kpi_weights``) × severity; the first night of a new installation
+    sends each owner one summary (the baseline) instead; only sustained misses escalate.
+
+    ``anomalies`` / ``attainment`` / ``kpi_definitions`` / ``org_units`` / ``employees`` /
+    ``kpi_weights``: rows of the marts (DataFrames or iterables of mappings). ``webhooks``: the
+    settings value (JSON text or a mapping ``{owner_id|"default": {"kind", "url"}}``); ``smtp``: None
+    disables email.
     """
     moment = utc(now)
     severity_rank(min_severity)
     targets: dict[str, WebhookTarget] = parse_webhooks(webhooks)
     channels = Channels(targets, smtp)
     matrix = ResponsibilityMatrix.from_marts(kpi_definitions, org_units, employees, as_of_date=as_of_date)
+    first_night = outbox.is_first_night(outbox_path, as_of_date)
     changes = outbox.record_statuses(outbox_path, attainment, as_of_date=as_of_date)
     alerts = anomaly_alerts(
         anomalies, matrix, as_of_date=as_of_date, min_severity=min_severity, lookback_days=lookback_days
     ) + status_change_alerts(changes, matrix, as_of_date=as_of_date)
-    created, known = outbox.enqueue(outbox_path, alerts, channels.routes, now=moment)
-    report = AlertRunReport(created=created, already_known=known, status_changes=len(changes))
-    report.escalated = escalate_overdue(outbox_path, channels, now=moment, ack_hours=ack_hours)
+    alerts = merge_related(alerts, kpi_families(kpi_definitions), matrix)
+    seen = outbox.known_ids(outbox_path, [a.alert_id for a in alerts])
+    fresh = [a for a in alerts if a.alert_id not in seen]
+    weights = weight_lookup(kpi_weights, as_of_date)
+    if first_night:
+        to_send, held = baseline_summaries(fresh, weights, as_of=as_of_date)
+    else:
+        to_send, held = apply_budget(fresh, weights, budget=budget, as_of=as_of_date)
+    created, known = outbox.enqueue(outbox_path, to_send, channels.routes, now=moment)
+    outbox.record_digested(outbox_path, held, business_date=as_of_date)
+    outbox.record_night(outbox_path, as_of_date, now=moment)
+    report = AlertRunReport(created=created, already_known=sorted(seen) + known, status_changes=len(changes),
+                            first_night=first_night, digested=sum(len(v) for v in held.values()))
+    report.escalated = escalate_overdue(outbox_path, channels, now=moment, ack_hours=ack_hours,
+                                        sustained_nights=sustained_nights)
     if deliver:
         report.delivery = deliver_due(outbox_path, channels, now=moment, ack_base_url=ack_base_url)
     report.outbox_counts = dict(outbox.counts(outbox_path))

@@ -57,6 +57,8 @@ class Alert:
     escalation: Recipient | None = None
     escalation_of: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    #: (kpi_id, org_unit_id, grain) of every KPI the alert speaks for (a family alert holds several)
+    members: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def alert_id(self) -> str:

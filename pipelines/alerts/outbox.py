@@ -9,7 +9,12 @@ attempt. No secret is stored: a webhook row keeps the key of its target (owner i
 never the URL.
 
 Table ``attainment_status`` — yesterday's statuses of running periods, to tell which KPIs *turned*
-``off_track`` (the warehouse is rebuilt each night and keeps no memory of its own).
+``off_track`` (the warehouse is rebuilt each night and keeps no memory of its own), and whether a
+miss is sustained (only those escalate).
+
+Tables ``alert_members`` (the KPIs an alert speaks for: several for a family alert), ``digested``
+(alerts held in a digest or a first-night summary instead of being sent on their own — the same
+event is not alerted again) and ``nights`` (the nights that ran: the first one is the baseline).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 from pipelines.alerts.model import Alert, Recipient, as_date, iso, records, utc
 
 STATUSES = ("pending", "sent", "failed", "acknowledged", "escalated")
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     alert_id             TEXT NOT NULL,
@@ -63,6 +68,22 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_token ON outbox (ack_token);
+CREATE TABLE IF NOT EXISTS alert_members (
+    alert_id     TEXT NOT NULL,
+    kpi_id       TEXT NOT NULL,
+    org_unit_id  TEXT NOT NULL,
+    grain        TEXT NOT NULL,
+    PRIMARY KEY (alert_id, kpi_id, org_unit_id, grain)
+);
+CREATE TABLE IF NOT EXISTS digested (
+    alert_id      TEXT NOT NULL PRIMARY KEY,
+    held_by       TEXT NOT NULL,
+    business_date TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nights (
+    as_of_date TEXT NOT NULL PRIMARY KEY,
+    run_at     TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS attainment_status (
     as_of_date   TEXT NOT NULL,
     kpi_id       TEXT NOT NULL,
@@ -90,7 +111,7 @@ def connect(outbox_path: Path) -> Iterator[sqlite3.Connection]:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > _SCHEMA_VERSION:
             raise RuntimeError(f"outbox {outbox_path} has schema version {version}; this code knows {_SCHEMA_VERSION}")
-        if version < _SCHEMA_VERSION:
+        if version < _SCHEMA_VERSION:  # every statement is CREATE … IF NOT EXISTS: migrating is re-running it
             conn.executescript(_SCHEMA)
             conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
         yield conn
@@ -154,7 +175,66 @@ def enqueue(
                     ],
                 )
             new.append(aid)
+            members = alert.members or ((alert.kpi_id, alert.org_unit_id or "", alert.grain or ""),)
+            conn.executemany(
+                "INSERT OR IGNORE INTO alert_members VALUES (?, ?, ?, ?)", [(aid, k, u, g) for k, u, g in members]
+            )
     return new, known
+
+
+def known_ids(outbox_path: Path, ids: Iterable[str]) -> set[str]:
+    """The ids among ``ids`` that were already enqueued or held in a digest / summary."""
+    wanted = sorted(set(ids))
+    found: set[str] = set()
+    with connect(outbox_path) as conn:
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i: i + 500]
+            marks = ",".join("?" * len(chunk))
+            for table in ("outbox", "digested"):
+                found |= {r[0] for r in conn.execute(
+                    f"SELECT DISTINCT alert_id FROM {table} WHERE alert_id IN ({marks})", chunk)}  # noqa: S608
+    return found
+
+
+def record_digested(outbox_path: Path, held: Mapping[str, list[str]], *, business_date: date) -> None:
+    """Remember the alerts a digest or summary holds (``{holder id: [alert ids]}``)."""
+    with connect(outbox_path) as conn, transaction(conn):
+        conn.executemany(
+            "INSERT OR IGNORE INTO digested VALUES (?, ?, ?)",
+            [(aid, holder, business_date.isoformat()) for holder, ids in held.items() for aid in ids],
+        )
+
+
+def is_first_night(outbox_path: Path, as_of_date: date) -> bool:
+    """No earlier night ran on this outbox (a new installation; re-running the first night stays
+    the first night)."""
+    with connect(outbox_path) as conn:
+        earlier = conn.execute("SELECT 1 FROM nights WHERE as_of_date < ? LIMIT 1", [as_of_date.isoformat()]).fetchone()
+    return earlier is None
+
+
+def record_night(outbox_path: Path, as_of_date: date, *, now: datetime | None = None) -> None:
+    with connect(outbox_path) as conn, transaction(conn):
+        conn.execute("INSERT OR IGNORE INTO nights VALUES (?, ?)", [as_of_date.isoformat(), iso(utc(now))])
+
+
+def is_sustained(outbox_path: Path, alert_id: str, *, nights: int) -> bool:
+    """Every one of the last ``nights`` status snapshots has one of the alert's KPI × unit × grain
+    off track (a miss that lasts, not a blip)."""
+    with connect(outbox_path) as conn:
+        members = conn.execute("SELECT kpi_id, org_unit_id, grain FROM alert_members WHERE alert_id = ?",
+                               [alert_id]).fetchall()
+        days = [r[0] for r in conn.execute(
+            "SELECT DISTINCT as_of_date FROM attainment_status ORDER BY as_of_date DESC LIMIT ?", [nights])]
+        if not members or len(days) < nights:
+            return False
+        for day in days:
+            hit = any(conn.execute(
+                "SELECT 1 FROM attainment_status WHERE as_of_date = ? AND kpi_id = ? AND org_unit_id = ? AND grain = ? "
+                "AND status = 'off_track' LIMIT 1", [day, k, u, g]).fetchone() for k, u, g in members)
+            if not hit:
+                return False
+    return True
 
 
 def acknowledge(

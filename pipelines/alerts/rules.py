@@ -96,7 +96,8 @@ def _anomaly_alert(row: Mapping[str, Any], start: date, end: date, matrix: Respo
         recipient=owner,
         escalation=matrix.escalation_for(owner),
         business_date=day,
-        details={k: row.get(k) for k in ("actual_value", "expected_value", "lower", "upper", "score")},
+        details={**{k: row.get(k) for k in ("actual_value", "expected_value", "lower", "upper", "score")},
+                 "end_date": end.isoformat()},
     )
 
 

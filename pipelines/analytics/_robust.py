@@ -75,3 +75,21 @@ def robust_location(a: np.ndarray, winsor: float = 2.5) -> np.ndarray:
         mean = np.nansum(clipped, axis=-1) / n
     return np.where((n > 0) & np.isfinite(s_mad), mean, med)
 
+
+
+def nanquantile_last(a: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
+    """Quantiles (linear interpolation) over the last axis ignoring NaN, for every row at once:
+    shape (len(qs), *a.shape[:-1]); NaN where a row has no finite value. (``np.nanquantile`` with an
+    axis loops over rows in Python.)"""
+    s = np.sort(a, axis=-1)
+    n = np.sum(~np.isnan(a), axis=-1)
+    out = []
+    for q in qs:
+        pos = q * np.maximum(n - 1, 0)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+        frac = pos - lo
+        v_lo = np.take_along_axis(s, lo[..., None], axis=-1)[..., 0]
+        v_hi = np.take_along_axis(s, hi[..., None], axis=-1)[..., 0]
+        out.append(np.where(n > 0, v_lo + frac * (v_hi - v_lo), np.nan))
+    return np.stack(out)

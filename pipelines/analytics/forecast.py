@@ -38,12 +38,14 @@ periods that ended before the as-of date feed a pool, so a forecast never uses i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pandas as pd
+
+from pipelines.analytics.bounds import Bounds
 
 KEYS = ["kpi_id", "org_unit_id"]
 GRAINS = ("month", "quarter", "year")
@@ -67,6 +69,12 @@ class ForecastParams:
     buckets: int = 10
     #: central interval (0.8 → 10 % and 90 % quantiles)
     coverage: float = 0.8
+    #: recalibrate the interval's level per elapsed bucket on the most recent periods (see
+    #: :func:`calibrated_levels`): the last ``recalibration_days`` of periods, at least
+    #: ``min_recalibration`` errors per bucket
+    recalibrate: bool = True
+    recalibration_days: int = 92
+    min_recalibration: int = 100
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,10 +393,15 @@ def _with_error(cases: pd.DataFrame, kpis: pd.DataFrame) -> pd.DataFrame:
 #: Pools, most specific first: a case uses the first pool that has ``min_pool`` errors.
 POOL_LEVELS: tuple[tuple[str, ...], ...] = (
     ("kpi_id", "grain", "method", "bucket"),
+    ("kpi_id", "grain", "method"),
     ("grain", "method", "bucket"),
     ("kpi_id", "grain", "bucket"),
     ("grain", "bucket"),
 )
+#: methods whose errors only mean something for their own KPI (the gap between the mean of a
+#: percentile's or a distinct count's daily values and its period value is the KPI's own): they
+#: never borrow another KPI's errors
+KPI_SPECIFIC_METHODS = ("daily_level", "last_value")
 
 
 def error_pools(cases: pd.DataFrame, cutoff: date | pd.Timestamp | None = None,
@@ -410,16 +423,54 @@ def error_pools(cases: pd.DataFrame, cutoff: date | pd.Timestamp | None = None,
     return out
 
 
+def calibrated_levels(cases: pd.DataFrame, cutoff: date | pd.Timestamp, params: ForecastParams | None = None
+                      ) -> dict[int, float]:
+    """Nominal interval level per elapsed bucket that made the intervals cover ``params.coverage``
+    of the outcomes lately — out of sample: the errors of the periods that ended in the last
+    ``recalibration_days`` before ``cutoff`` are placed in the pools of the periods that ended before
+    them, and the level is the one (on a grid from 0.6 to 0.98) whose coverage of those recent errors
+    is closest to the goal. Errors drift (growth, a new mix of units): intervals built from last
+    year's errors alone cover a little less than they promise, and late in a period a little more.
+    Buckets with fewer than ``min_recalibration`` recent errors keep the nominal level."""
+    prm = params or ForecastParams()
+    if not prm.recalibrate or cases.empty:
+        return {}
+    cutoff = pd.Timestamp(cutoff)
+    split = cutoff - pd.Timedelta(days=prm.recalibration_days)
+    c = cases[np.isfinite(cases["error"])]
+    recent = c[(c["period_end"] >= split) & (c["period_end"] < cutoff)]
+    if len(recent) < prm.min_recalibration:
+        return {}
+    pools = error_pools(c, cutoff=split, params=prm)
+    found = _pool_for(recent, pools)
+    err = recent["error"].to_numpy(dtype=float)
+    pit = np.array([(np.searchsorted(p, e, side="left") + np.searchsorted(p, e, side="right")) / 2 / (len(p) + 1)
+                    if p is not None else np.nan for p, e in zip(found, err, strict=True)])
+    grid = np.round(np.arange(0.60, 0.981, 0.01), 2)
+    out: dict[int, float] = {}
+    buckets = recent["bucket"].to_numpy()
+    for b in np.unique(buckets):
+        u = pit[(buckets == b) & np.isfinite(pit)]
+        if len(u) < prm.min_recalibration:
+            continue
+        cov = np.array([np.mean((u >= (1 - g) / 2) & (u <= 1 - (1 - g) / 2)) for g in grid])
+        out[int(b)] = float(grid[int(np.argmin(np.abs(cov - prm.coverage)))])
+    return out
+
+
 def _pool_for(rows: pd.DataFrame, pools: list[pd.Series]) -> list[np.ndarray | None]:
-    """The error array of each row: from the most specific pool level that has one."""
+    """The error array of each row: from the most specific pool level that has one (rows of
+    KPI-specific methods only from their own KPI's pools)."""
     found: list[np.ndarray | None] = [None] * len(rows)
+    own = rows["method"].isin(KPI_SPECIFIC_METHODS).to_numpy() if "method" in rows else np.zeros(len(rows), bool)
     for keys, pool in zip(POOL_LEVELS, pools, strict=True):
         if not len(pool):
             continue
         lookup = pool.to_dict()
         cols = [rows[k].to_numpy() for k in keys]
+        cross = "kpi_id" not in keys
         for i in range(len(rows)):
-            if found[i] is None:
+            if found[i] is None and not (cross and own[i]):
                 key = tuple(c[i] for c in cols) if len(keys) > 1 else cols[0][i]
                 got = lookup.get(key)
                 if isinstance(got, np.ndarray):
@@ -438,10 +489,12 @@ def _conformal_quantiles(errs: np.ndarray, lo_q: float, hi_q: float) -> np.ndarr
 
 
 def apply_pools(rows: pd.DataFrame, pools: list[pd.Series], targets: pd.DataFrame | None,
-                kpis: pd.DataFrame, params: ForecastParams | None = None) -> pd.DataFrame:
+                kpis: pd.DataFrame, params: ForecastParams | None = None,
+                levels: Mapping[int, float] | None = None) -> pd.DataFrame:
     """Add ``forecast_value``, ``forecast_low``, ``forecast_high``, ``target_value``, ``target_low``,
     ``target_high`` and ``probability_on_target`` to projected rows (``forecast_raw``, ``error_mode``,
-    ``bucket`` …)."""
+    ``bucket`` …). ``levels``: the nominal level of the interval per elapsed bucket
+    (:func:`calibrated_levels`; ``params.coverage`` for the others)."""
     prm = params or ForecastParams()
     rows = rows.copy()
     if targets is not None and len(targets):
@@ -456,7 +509,8 @@ def apply_pools(rows: pd.DataFrame, pools: list[pd.Series], targets: pd.DataFram
             rows[c] = np.nan
     direction = rows["kpi_id"].map(kpis.drop_duplicates("kpi_id").set_index("kpi_id")["direction"])
     pool = _pool_for(rows, pools)
-    lo_q, hi_q = (1 - prm.coverage) / 2, 1 - (1 - prm.coverage) / 2
+    level = rows["bucket"].map(levels or {}).fillna(prm.coverage).to_numpy(dtype=float) if "bucket" in rows else (
+        np.full(len(rows), prm.coverage))
     f = rows["forecast_raw"].to_numpy(dtype=float)
     rel = (rows["error_mode"] == "relative").to_numpy()
     q = np.full((len(rows), 3), np.nan)
@@ -465,14 +519,19 @@ def apply_pools(rows: pd.DataFrame, pools: list[pd.Series], targets: pd.DataFram
     tl = rows["target_low"].to_numpy(dtype=float)
     th = rows["target_high"].to_numpy(dtype=float)
     dirs = direction.to_numpy()
-    memo: dict[int, np.ndarray] = {}
+    # what the period can possibly end at (bounds.py): the KPI's range, and for cumulative measures
+    # at least what is already counted
+    b_lo = rows["bound_low"].to_numpy(dtype=float) if "bound_low" in rows else np.full(len(rows), -np.inf)
+    b_hi = rows["bound_high"].to_numpy(dtype=float) if "bound_high" in rows else np.full(len(rows), np.inf)
+    memo: dict[tuple[int, float], np.ndarray] = {}
     for i, errs in enumerate(pool):
         if errs is None or not np.isfinite(f[i]):
             continue
-        if id(errs) not in memo:
-            memo[id(errs)] = _conformal_quantiles(errs, lo_q, hi_q)
-        q[i] = memo[id(errs)]
-        outcomes = f[i] * (1.0 + errs) if rel[i] else f[i] + errs
+        key = (id(errs), level[i])
+        if key not in memo:
+            memo[key] = _conformal_quantiles(errs, (1 - level[i]) / 2, 1 - (1 - level[i]) / 2)
+        q[i] = memo[key]
+        outcomes = np.clip(f[i] * (1.0 + errs) if rel[i] else f[i] + errs, b_lo[i], b_hi[i])
         if dirs[i] == "target_range":
             lo = tl[i] if np.isfinite(tl[i]) else -np.inf
             hi = th[i] if np.isfinite(th[i]) else np.inf
@@ -492,10 +551,28 @@ def apply_pools(rows: pd.DataFrame, pools: list[pd.Series], targets: pd.DataFram
             flo = np.where(rel, f * (1 + q[:, 0]), f + q[:, 0])
             fhi = np.where(rel, f * (1 + q[:, 2]), f + q[:, 2])
     no_pool = np.isnan(q[:, 1])
-    rows["forecast_value"] = np.where(no_pool, f, fv)
-    rows["forecast_low"] = np.where(no_pool, np.nan, np.minimum(flo, fhi))
-    rows["forecast_high"] = np.where(no_pool, np.nan, np.maximum(flo, fhi))
+    with np.errstate(invalid="ignore"):
+        rows["forecast_value"] = np.clip(np.where(no_pool, f, fv), b_lo, b_hi)
+        rows["forecast_low"] = np.clip(np.where(no_pool, np.nan, np.minimum(flo, fhi)), b_lo, b_hi)
+        rows["forecast_high"] = np.clip(np.where(no_pool, np.nan, np.maximum(flo, fhi)), b_lo, b_hi)
     rows["probability_on_target"] = prob
+    return rows
+
+
+def with_bounds(rows: pd.DataFrame, bounds: Mapping[str, Bounds] | None, to_date: str = "actual_to_date") -> pd.DataFrame:
+    """Add ``bound_low`` / ``bound_high`` per row: the KPI's range (:mod:`pipelines.analytics.bounds`),
+    the low one raised to the actual to date for cumulative measures (what is counted stays counted)."""
+    rows = rows.copy()
+    if not bounds:
+        rows["bound_low"], rows["bound_high"] = -np.inf, np.inf
+        return rows
+    b = rows["kpi_id"].map(lambda k: bounds.get(str(k), Bounds()))
+    lo = np.array([x.low for x in b], dtype=float)
+    hi = np.array([x.high for x in b], dtype=float)
+    cum = np.array([x.cumulative for x in b], dtype=bool)
+    a = pd.to_numeric(rows[to_date], errors="coerce").to_numpy(dtype=float)
+    rows["bound_low"] = np.where(cum & np.isfinite(a), np.maximum(lo, a), lo)
+    rows["bound_high"] = hi
     return rows
 
 
@@ -514,13 +591,19 @@ def forecast_running(
     cases: pd.DataFrame | None = None,
     grains: Sequence[str] = GRAINS,
     params: ForecastParams | None = None,
+    settle_days: Mapping[str, int] | None = None,
+    bounds: Mapping[str, Bounds] | None = None,
 ) -> pd.DataFrame:
     """Forecast rows (``FORECAST_COLUMNS``, the ``kpi_forecast`` mart) for every period of
     ``grains`` that contains ``as_of`` (default: the last date in ``daily``) and ends after it.
 
     ``periods``: the month/quarter/year rows of ``kpi_actuals`` (periods, actual to date of
     non-additive KPIs, and the back-test's outcomes); ``targets``: ``kpi_targets`` rows;
-    ``cases``: a back-test from :func:`backtest_cases` (computed here when not given).
+    ``cases``: a back-test from :func:`backtest_cases` (computed here when not given);
+    ``settle_days``: per KPI, how many of the last days are immature (:mod:`pipelines.analytics.maturity`):
+    they are not forecast from — the projection starts after the last mature day, the days after it
+    are projected like the rest of the period; ``bounds``: per KPI, the range its value can take
+    (:mod:`pipelines.analytics.bounds`): forecasts, intervals and the probability respect it.
     """
     prm = params or ForecastParams()
     if daily.empty:
@@ -529,35 +612,14 @@ def forecast_running(
     d["date"] = pd.to_datetime(d["date"]).dt.normalize()
     as_of_ts = pd.Timestamp(as_of).normalize() if as_of is not None else d["date"].max()
     d = d[d["date"] <= as_of_ts]
-    hist_periods = periods
     if cases is None:
         cases = backtest_cases(d, kpis, None if periods is None else periods[
             pd.to_datetime(periods["period_end"]) <= as_of_ts], grains=grains, params=prm)
     pools = error_pools(cases, cutoff=as_of_ts + pd.Timedelta(days=1), params=prm)
-    rows = []
-    for panel in _panels(d, kpis):
-        # the running periods: from kpi_actuals when given, else the calendar periods of as_of
-        if hist_periods is not None and len(hist_periods):
-            pr = _period_rows(hist_periods, panel, grains)
-        else:
-            pr = _calendar_running(panel, grains, as_of_ts)
-        pr = pr[(pr["period_start"] <= as_of_ts) & (pr["period_end"] > as_of_ts)]
-        if pr.empty:
-            continue
-        unit_pos = {u: i for i, u in enumerate(panel.units)}
-        s = pr["org_unit_id"].map(unit_pos)
-        keep = s.notna().to_numpy()
-        pr = pr[keep]
-        s = s[keep].to_numpy().astype(np.int64)
-        ps = _date_index(panel.dates, pr["period_start"])
-        pe = _date_index(panel.dates, pr["period_end"])
-        a = np.full(len(s), _date_index(panel.dates, pd.DatetimeIndex([as_of_ts]))[0])
-        ok = (ps >= 0) & (a >= ps) & (a < panel.value.shape[1])
-        if not ok.any():
-            continue
-        proj = _project(panel, _Cases(s[ok], ps[ok], pe[ok], a[ok]), prm)
-        proj["grain"] = pr["grain"].to_numpy()[ok]
-        rows.append(proj)
+    levels = calibrated_levels(cases, as_of_ts + pd.Timedelta(days=1), prm)
+    rows = [r for panel in _panels(d, kpis)
+            if (r := _project_running(panel, periods, grains, as_of_ts, (settle_days or {}).get(panel.kpi_id, 0),
+                                      prm)) is not None]
     if not rows:
         return pd.DataFrame(columns=FORECAST_COLUMNS)
     out = pd.concat(rows, ignore_index=True)
@@ -565,21 +627,61 @@ def forecast_running(
     out["error_mode"] = out["kpi_id"].map(modes).fillna("relative")
     out.loc[(out["error_mode"] == "relative") & ~(out["forecast_raw"] > 0), "error_mode"] = "absolute"
     out["bucket"] = np.minimum((out["elapsed_fraction"] * prm.buckets).astype(int), prm.buckets - 1)
-    out = apply_pools(out, pools, targets, kpis, prm)
-    out["actual_to_date"] = out["actual_to_date_calc"]
-    if periods is not None and len(periods):  # non-additive to-date values: the KPI engine's
-        p = periods[KEYS + ["grain", "period_start", "actual_value"]].copy()
-        p["period_start"] = pd.to_datetime(p["period_start"]).dt.normalize()
-        out = out.merge(p.rename(columns={"actual_value": "_engine_to_date"}), how="left",
-                        on=KEYS + ["grain", "period_start"])
-        engine = out["method"].isin(["daily_level", "last_value"]) | out["method"].str.startswith("ratio")
-        out.loc[engine & out["_engine_to_date"].notna(), "actual_to_date"] = out["_engine_to_date"]
-        out = out.drop(columns=["_engine_to_date"])
+    out = _engine_to_date(out, periods)
+    out = apply_pools(with_bounds(out, bounds), pools, targets, kpis, prm, levels)
     out["as_of_date"] = as_of_ts
     for c in ("period_start", "period_end", "as_of_date"):
         out[c] = pd.to_datetime(out[c]).dt.date
     return out[FORECAST_COLUMNS].sort_values(["kpi_id", "org_unit_id", "grain", "period_start"]).reset_index(
         drop=True)
+
+
+def _project_running(panel: _Panel, periods: pd.DataFrame | None, grains: Sequence[str], as_of: pd.Timestamp,
+                     lag: int, prm: ForecastParams) -> pd.DataFrame | None:
+    """Projections of one KPI's running periods; with ``lag`` immature days, from the last mature day
+    (``actual_to_date_calc`` still counts every day so far)."""
+    if periods is not None and len(periods):
+        pr = _period_rows(periods, panel, grains)
+    else:
+        pr = _calendar_running(panel, grains, as_of)
+    pr = pr[(pr["period_start"] <= as_of) & (pr["period_end"] > as_of)]
+    if pr.empty:
+        return None
+    unit_pos = {u: i for i, u in enumerate(panel.units)}
+    s = pr["org_unit_id"].map(unit_pos)
+    keep = s.notna().to_numpy()
+    pr = pr[keep]
+    s = s[keep].to_numpy().astype(np.int64)
+    ps = _date_index(panel.dates, pr["period_start"])
+    pe = _date_index(panel.dates, pr["period_end"])
+    a_all = np.full(len(s), _date_index(panel.dates, pd.DatetimeIndex([as_of]))[0])
+    a = np.maximum(a_all - max(int(lag), 0), ps - 1)  # the last mature day (before the period: none yet)
+    ok = (ps >= 0) & (a_all >= ps) & (a_all < panel.value.shape[1])
+    if not ok.any():
+        return None
+    proj = _project(panel, _Cases(s[ok], ps[ok], pe[ok], a[ok]), prm)
+    if lag > 0:
+        now = _project(panel, _Cases(s[ok], ps[ok], pe[ok], a_all[ok]), prm)
+        proj["actual_to_date_calc"] = now["actual_to_date_calc"].to_numpy()
+    proj["grain"] = pr["grain"].to_numpy()[ok]
+    return proj
+
+
+def _engine_to_date(out: pd.DataFrame, periods: pd.DataFrame | None) -> pd.DataFrame:
+    """``actual_to_date``: the projection's own sum to date, or — for non-additive KPIs — the KPI
+    engine's value of the period so far (``kpi_actuals``)."""
+    out = out.copy()
+    out["actual_to_date"] = out["actual_to_date_calc"]
+    if periods is None or not len(periods):
+        return out
+    p = periods[KEYS + ["grain", "period_start", "actual_value"]].copy()
+    p["period_start"] = pd.to_datetime(p["period_start"]).dt.normalize()
+    out["period_start"] = pd.to_datetime(out["period_start"]).dt.normalize()
+    out = out.merge(p.rename(columns={"actual_value": "_engine_to_date"}), how="left",
+                    on=KEYS + ["grain", "period_start"])
+    engine = out["method"].isin(["daily_level", "last_value"]) | out["method"].str.startswith("ratio")
+    out.loc[engine & out["_engine_to_date"].notna(), "actual_to_date"] = out["_engine_to_date"]
+    return out.drop(columns=["_engine_to_date"])
 
 
 def _calendar_running(panel: _Panel, grains: Sequence[str], as_of: pd.Timestamp) -> pd.DataFrame:
@@ -598,7 +700,8 @@ def _calendar_running(panel: _Panel, grains: Sequence[str], as_of: pd.Timestamp)
 
 
 def evaluate_backtest(cases: pd.DataFrame, targets: pd.DataFrame | None, kpis: pd.DataFrame,
-                      params: ForecastParams | None = None, min_history_days: int = 0) -> pd.DataFrame:
+                      params: ForecastParams | None = None, min_history_days: int = 0,
+                      bounds: Mapping[str, Bounds] | None = None) -> pd.DataFrame:
     """Score the back-test out of sample: every case gets the interval and probability from the
     pools of periods that ended before its own as-of date (as in production). Adds ``covered``,
     ``met`` (the outcome met the target), ``probability_on_target``, ``pace_probability`` (1 if the
@@ -613,7 +716,9 @@ def evaluate_backtest(cases: pd.DataFrame, targets: pd.DataFrame | None, kpis: p
         pools = error_pools(cases, cutoff=cutoff, params=prm)
         if not any(len(p) for p in pools):
             continue
-        out.append(apply_pools(g, pools, targets, kpis, prm))
+        levels = calibrated_levels(cases, cutoff, prm)
+        out.append(apply_pools(with_bounds(g, bounds, to_date="actual_to_date_calc"), pools, targets, kpis, prm,
+                               levels))
     if not out:
         return pd.DataFrame()
     ev = pd.concat(out, ignore_index=True)

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from pipelines.analytics.anomaly import DetectorParams, detect_frame
+from pipelines.analytics.bounds import kpi_bounds
 from pipelines.analytics.forecast import FORECAST_COLUMNS, ForecastParams, forecast_running
+from pipelines.analytics.maturity import settle_days as learn_settle_days
 
 ANOMALY_COLUMNS = [
     "anomaly_id", "kpi_id", "org_unit_id", "grain", "start_date", "end_date", "date", "actual_value",
@@ -95,6 +97,34 @@ def _point_targets(points: pd.DataFrame, targets: pd.DataFrame | None, defs: pd.
     return p.drop(columns=["month", "target_value"])
 
 
+def holiday_dates(dim_date: pd.DataFrame) -> set[pd.Timestamp]:
+    d = dim_date[dim_date["is_holiday"].fillna(False).astype(bool)]
+    return set(pd.to_datetime(d["date_day"]).dt.normalize())
+
+
+def last_complete_day(actuals: pd.DataFrame) -> pd.Timestamp | None:
+    day = actuals[actuals["grain"] == "day"]
+    complete = day[day["is_complete"].fillna(False).astype(bool)] if "is_complete" in day else day
+    src = complete if len(complete) else day
+    return pd.to_datetime(src["period_end"]).max() if len(src) else None
+
+
+def mask_immature(points: pd.DataFrame, grain: str, as_of: pd.Timestamp | None,
+                  settle: dict[str, int]) -> pd.DataFrame:
+    """Values still filling in (the period ends within its KPI's settle time of ``as_of``) become
+    missing: the detector neither judges nor learns from them."""
+    if as_of is None or not settle:
+        return points
+    p = points.copy()
+    last = p["date"] + pd.Timedelta(days=6 if grain == "week" else 0)
+    need = p["kpi_id"].map(settle).fillna(0).astype(int)
+    young = (pd.Timestamp(as_of) - last).dt.days < need
+    for c in ("value", "numerator", "denominator"):
+        if c in p.columns:
+            p.loc[young, c] = np.nan
+    return p
+
+
 def anomalies_mart(
     actuals: pd.DataFrame,
     definitions: pd.DataFrame,
@@ -104,12 +134,17 @@ def anomalies_mart(
     exclusions: pd.DataFrame | None = None,
     grains: tuple[str, ...] = ("day", "week"),
     params: DetectorParams | None = None,
+    settle_days: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """The ``kpi_anomalies`` rows: the detector over every complete daily and weekly series of every
     KPI × org unit (a KPI version that changes the measure starts a new series). Ratio KPIs of counts
     (numerator and denominator in ``kpi_actuals``) and ``count`` KPIs are scored by the detector's
-    count model."""
+    count model. Immature values (:mod:`pipelines.analytics.maturity`: learned, or ``settle_days``)
+    are not judged."""
     defs = current_definitions(definitions)
+    as_of = last_complete_day(actuals)
+    settle = settle_days if settle_days is not None else (
+        learn_settle_days(actuals, definitions, as_of, holidays=holiday_dates(dim_date)) if as_of is not None else {})
     segs = measure_segments(definitions)
     directions = dict(zip(defs["kpi_id"], defs["direction"], strict=True))
     names = dict(zip(defs["kpi_id"], defs["name"].fillna(defs["kpi_id"]), strict=True))
@@ -132,6 +167,7 @@ def anomalies_mart(
         pts["date"] = pd.to_datetime(pts["date"]).dt.normalize()
         pts = pts.merge(segs, left_on=["kpi_id", "kpi_version"], right_on=["kpi_id", "version"], how="left")
         pts["segment"] = pts["segment"].fillna(0).astype(int)
+        pts = mask_immature(pts, grain, as_of, settle)
         pts = _point_targets(pts, targets, defs, grain)
         pts["direction"] = pts["kpi_id"].map(directions).fillna("higher_is_better")
         res = detect_frame(
@@ -193,9 +229,13 @@ def forecast_mart(
     targets: pd.DataFrame | None = None,
     as_of: date | pd.Timestamp | None = None,
     params: ForecastParams | None = None,
+    settle_days: dict[str, int] | None = None,
+    holidays: set[pd.Timestamp] | None = None,
 ) -> pd.DataFrame:
     """The ``kpi_forecast`` rows: every running month / quarter / year of every KPI × org unit with a
-    daily series, as of ``as_of`` (default: the last complete day in ``actuals``)."""
+    daily series, as of ``as_of`` (default: the last complete day in ``actuals``). Immature days are
+    not forecast from (learned settle times, or ``settle_days``); every forecast stays within its
+    KPI's possible range (:mod:`pipelines.analytics.bounds`)."""
     defs = current_definitions(definitions)
     kpis = defs[["kpi_id", "measure_type", "direction"]]
     day = actuals[actuals["grain"] == "day"].copy()
@@ -208,12 +248,15 @@ def forecast_mart(
     scale = _ratio_scale(day)
     daily = day.rename(columns={"period_start": "date", "actual_value": "value"})[
         ["kpi_id", "org_unit_id", "date", "value", "numerator", "denominator"]].copy()
+    bounds = kpi_bounds(definitions, daily)
+    settle = settle_days if settle_days is not None else learn_settle_days(actuals, definitions, as_of,
+                                                                            holidays=holidays)
     # ratios are projected from numerator and denominator: fold the display scale into the numerator
     daily["numerator"] = daily["numerator"] * daily["kpi_id"].map(scale).fillna(1.0)
     periods = actuals[actuals["grain"].isin(["month", "quarter", "year"])][
         ["kpi_id", "org_unit_id", "grain", "period_start", "period_end", "actual_value", "is_complete"]].copy()
-    out = forecast_running(daily, kpis, as_of=as_of, periods=periods, targets=targets, params=params)
-    return out
+    return forecast_running(daily, kpis, as_of=as_of, periods=periods, targets=targets, params=params,
+                            settle_days=settle, bounds=bounds)
 
 
 #: DuckDB types of the marts' columns (the dbt Python models cast to these, rows or no rows).

@@ -15,6 +15,7 @@ bytes; as of the last day of the window the sources are the final ones, byte for
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -65,7 +66,7 @@ def write_sources_as_of(history_dir: Path, out_dir: Path, day: date) -> AsOfResu
                                  out_dir / "sources" / f"{db}.sqlite", cut)
         row_counts.update({f"{db}.{table}": n for table, n in counts.items()})
     result = AsOfResult(day, row_counts, 0)
-    _landing_as_of(history_dir, out_dir, manifest["landing"], day, result)
+    _landing_as_of(history_dir, out_dir, manifest["landing"], day, result, cut)
     record = {"as_of": day.isoformat(), "params": params, "row_counts": row_counts,
               "landing_files": result.landing_files}
     atomic_write_bytes(out_dir / "ground_truth" / "as_of.json",
@@ -136,7 +137,7 @@ def _undo_later(con: sqlite3.Connection, t: str, cut: str, *, has_versions: bool
 
 
 def _landing_as_of(history_dir: Path, out_dir: Path, landing: dict[str, dict[str, str]], day: date,
-                   result: AsOfResult) -> None:
+                   result: AsOfResult, cut: str) -> None:
     delivered = {rel: entry for rel, entry in landing.items() if date.fromisoformat(entry["arrives"]) <= day}
     result.landing_files = len(delivered)
     for rel in sorted(delivered):
@@ -144,6 +145,9 @@ def _landing_as_of(history_dir: Path, out_dir: Path, landing: dict[str, dict[str
         column = delivered[rel].get("status_column")
         if column:
             data = _status_as_of(data, column, day, history_dir / rel)
+        time_column = delivered[rel].get("row_time_column")
+        if time_column:
+            data = _rows_written_by(data, time_column, cut, history_dir / rel)
         target = out_dir / rel
         if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
             continue
@@ -159,6 +163,20 @@ def _landing_as_of(history_dir: Path, out_dir: Path, landing: dict[str, dict[str
             if path.is_file() and pattern.match(path.name) and rel not in delivered:
                 path.unlink()
                 result.removed.append(rel)
+
+
+def _rows_written_by(data: bytes, column: str, cut: str, where: Path) -> bytes:
+    """A CSV that grows over time, as of ``cut`` (UTC ``YYYY-MM-DD HH:MM:SS``): the rows written before it."""
+    lines = data.decode("utf-8").splitlines(keepends=True)
+    if not lines:
+        return data
+    header = next(csv.reader(lines[:1]))
+    if column not in header:
+        raise DemoConfigError(f"{where}: column {column!r} not found")
+    i = header.index(column)
+    limit = cut.replace(" ", "T") + "Z"
+    kept = [line for line, row in zip(lines[1:], csv.reader(lines[1:]), strict=True) if row[i] < limit]
+    return "".join([lines[0], *kept]).encode("utf-8")
 
 
 def _status_as_of(data: bytes, column: str, day: date, where: Path) -> bytes:

@@ -41,6 +41,7 @@ LANDING_PATTERNS = {
     "mes": re.compile(r"^production_runs_\d{8}\.parquet$"),
     "engineering": re.compile(r"^(bugs|releases)_\d{8}\.jsonl$"),
     "finance": re.compile(r"^plan_FY\d{4}_v\d+\.xlsx$"),
+    "checkins": re.compile(r"^demo_checkins\.csv$"),
 }
 
 

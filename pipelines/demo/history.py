@@ -18,7 +18,9 @@ write the sources *as they stood at the end of a local day D*:
   (``LATE_FILE_RATE``) arrive 1–``MAX_DELAY_DAYS`` days late (never after the window's last day). A
   plan workbook is delivered on its ``valid_from`` (or the window's first day). Files whose content
   changes after delivery say so with ``status_column``: the MES export rewrites a finish day's file
-  when one of its runs is delivered, so as of D the file shows the delivery dates up to D.
+  when one of its runs is delivered, so as of D the file shows the delivery dates up to D. A file
+  that grows over the window (the owners' check-ins) says so with ``row_time_column``: as of D it
+  holds the rows written by the end of D (header only before the first).
 
 The service-desk, survey and engineering exports need no versions: each daily file already shows every
 row as it stood at the end of that file's day (a ticket's resolution, a bug's fix re-appear in the file
@@ -44,6 +46,9 @@ LATE_FILE_RATE = 0.03
 MAX_DELAY_DAYS = 3
 #: landing files whose rows change after the file is first delivered: column holding the later status
 STATUS_COLUMNS = {"mes/production_runs": "delivered_date"}
+#: landing files that grow over the window: one file, its rows appear at their own time (a UTC
+#: ``YYYY-MM-DDTHH:MM:SSZ`` column); as of D the file holds the rows written by the end of D
+GROWING_FILES = {"landing/checkins/demo_checkins.csv": "created_at"}
 
 _DAILY = re.compile(r"^landing/(?P<folder>[a-z_]+)/(?P<stem>[a-z_]+)_(?P<day>\d{8})\.[a-z]+$")
 _PLAN = re.compile(r"^landing/finance/plan_FY(?P<year>\d{4})_v(?P<version>\d+)\.xlsx$")
@@ -70,6 +75,8 @@ def landing_arrivals(files: list[str], cal: Calendar, seed: int) -> dict[str, di
             entry = {"day": day.isoformat(), "arrives": arrives.isoformat()}
             if kind in STATUS_COLUMNS:
                 entry["status_column"] = STATUS_COLUMNS[kind]
+        elif rel in GROWING_FILES:
+            entry = {"day": start.isoformat(), "arrives": start.isoformat(), "row_time_column": GROWING_FILES[rel]}
         elif plan and Path(rel).name in plans:
             valid_from = plans[Path(rel).name]
             entry = {"day": valid_from.isoformat(), "arrives": max(valid_from, start).isoformat()}

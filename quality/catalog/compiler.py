@@ -94,7 +94,8 @@ def _definition_hash(v: KpiVersion) -> str:
         "kpi_id": v.kpi_id,
         "version": v.version,
         "valid_from": v.valid_from.isoformat(),
-        "spec": v.spec.model_dump(mode="json"),
+        # an unset optional field leaves the hash as it was before the field existed
+        "spec": v.spec.model_dump(mode="json", exclude={"maturity_days"} if v.spec.maturity_days is None else None),
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
 
@@ -165,6 +166,7 @@ def compile_catalog(catalog_dir: Path, dbt_project_dir: Path) -> CompiledCatalog
                 "grains": list(s.grains),
                 "scope": list(s.scope),
                 "scope_max_depth": s.scope_max_depth,
+                "maturity_days": s.maturity_days,
                 "amber_threshold": s.thresholds.amber,
                 "score_cap": s.thresholds.cap,
                 "target_rule": s.target.rule,

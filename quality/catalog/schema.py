@@ -207,6 +207,11 @@ class KpiSpec(_Strict):
     critical: bool = Field(
         False, description="a missing, stale or far too small feed of its inputs on the run date blocks publishing"
     )
+    maturity_days: int | None = Field(
+        None, ge=0, le=366,
+        description="days a daily value takes to settle (counted on a date that later events complete, e.g. "
+                    "resolution time by opening date); optional: learned from the data when absent",
+    )
 
     @field_validator("grains")
     @classmethod

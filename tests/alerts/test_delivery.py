@@ -19,7 +19,6 @@ from pipelines.alerts import (
     Channels,
     acknowledge,
     deliver_due,
-    escalate_overdue,
     parse_webhooks,
     rows,
     run_alerts,
@@ -48,8 +47,18 @@ def _webhooks(base: str) -> dict[str, Any]:
     }
 
 
+def _baseline(outbox_path: Path, day: Any = None) -> None:
+    """The first night of the installation (a week earlier, nothing to report): later nights are
+    ordinary nights."""
+    run_alerts(outbox_path, as_of_date=day or AS_OF - timedelta(days=7), anomalies=[], attainment=[],
+               kpi_definitions=KPI_DEFINITIONS, org_units=ORG_UNITS, employees=EMPLOYEES, now=NOW - timedelta(days=7),
+               deliver=False)
+
+
 def _run(outbox_path: Path, hooks: HookServer, smtp: SmtpSink | None, *, now: datetime = NOW,
-         anomalies: Any = None, webhooks: Any = None, **kwargs: Any):
+         anomalies: Any = None, webhooks: Any = None, baseline: bool = True, **kwargs: Any):
+    if baseline:
+        _baseline(outbox_path)
     return run_alerts(
         outbox_path,
         as_of_date=kwargs.pop("as_of_date", AS_OF),
@@ -182,57 +191,64 @@ def test_one_digest_per_owner_and_channel(outbox_path: Path, hook_server: HookSe
     assert len(smtp_server.mails) == 3
 
 
-def test_ack_stops_escalation(outbox_path: Path, hook_server: HookServer, smtp_server: SmtpSink) -> None:
-    report = _run(outbox_path, hook_server, smtp_server)
-    bob_alerts = {r["alert_id"] for r in rows(outbox_path) if r["recipient"] == "E00002"}
-    for aid in bob_alerts:
-        assert acknowledge(outbox_path, aid, now=NOW + timedelta(hours=2))
-    assert not acknowledge(outbox_path, "al_doesnotexist")
-
-    channels = Channels(parse_webhooks(_webhooks(hook_server.base)), smtp_server.config())
-    escalated = escalate_overdue(outbox_path, channels, now=NOW + timedelta(hours=25), ack_hours=24)
-    escalated_rows = [r for r in rows(outbox_path) if r["escalation_of"]]
-    assert {r["escalation_of"] for r in escalated_rows}.isdisjoint(bob_alerts)
-    assert {r["recipient"] for r in escalated_rows} == {"E00200"}  # only Sam's alert went up (to Olga)
-    assert len(escalated) == 1 and len(report.created) == 5
-    assert {r["status"] for r in rows(outbox_path) if r["alert_id"] in bob_alerts} == {"acknowledged"}
+def _nights_off_track(outbox_path: Path, hooks: HookServer, smtp: SmtpSink | None, statuses: list[str],
+                      **kwargs: Any) -> list[Any]:
+    """One night per status of net_revenue at ACME (owner Bob, escalation to Alice), a day apart,
+    starting with the installation's first night; tonight's anomalies on the second night only."""
+    reports = []
+    for n, status in enumerate(statuses):
+        day = AS_OF + timedelta(days=n - 1)
+        reports.append(_run(outbox_path, hooks, smtp, baseline=False, as_of_date=day, now=NOW + timedelta(days=n - 1),
+                            anomalies=todays_anomalies() if n == 1 else [], attainment=attainment({"ACME": status}),
+                            ack_hours=24, **kwargs))
+    return reports
 
 
-def test_escalation_goes_to_the_parent_units_manager_after_the_deadline(
+def test_only_sustained_misses_escalate(outbox_path: Path, hook_server: HookServer, smtp_server: SmtpSink) -> None:
+    first, second, third, fourth = _nights_off_track(
+        outbox_path, hook_server, smtp_server, ["on_track", "off_track", "off_track", "off_track"])
+    assert first.first_night and not second.first_night
+    off = [r for r in rows(outbox_path) if r["kind"] == "off_track" and r["channel"] == "email"]
+    assert len(off) == 1 and off[0]["recipient"] == "E00002"
+    # the night after (24 h later) the miss has lasted two nights: not yet sustained; spikes and dips
+    # never escalate, however long nobody acknowledges them
+    assert third.escalated == []
+    # three nights off track in a row: the miss goes to the next manager (Alice, above Bob's unit)
+    assert len(fourth.escalated) == 1
+    escalations = [r for r in rows(outbox_path) if r["escalation_of"]]
+    assert {(r["recipient"], r["channel"]) for r in escalations} == {("E00001", "webhook"), ("E00001", "email")}
+    original = next(r for r in rows(outbox_path) if r["alert_id"] == escalations[0]["escalation_of"])
+    assert original["status"] == "escalated" and original["kind"] == "off_track"
+    assert escalations[0]["subject"] == "Escalated: " + original["subject"]
+    alice = [m for m in smtp_server.mails if m.recipients == ["alice@acme.example"]]
+    assert any("Not acknowledged by Bob Li (E00002) within 24 h" in m.text for m in alice)
+    # escalation happens once: the escalation itself does not escalate further
+    later = _run(outbox_path, hook_server, smtp_server, baseline=False, as_of_date=AS_OF + timedelta(days=3),
+                 now=NOW + timedelta(days=5), anomalies=[], attainment=attainment({"ACME": "off_track"}))
+    assert later.escalated == []
+    # the manager acknowledging the escalation closes the original too
+    assert acknowledge(outbox_path, escalations[0]["ack_token"], now=NOW + timedelta(days=5))
+    closed = {r["status"] for r in rows(outbox_path)
+              if r["alert_id"] in (escalations[0]["alert_id"], escalations[0]["escalation_of"])}
+    assert closed == {"acknowledged"}
+
+
+def test_a_miss_that_recovers_does_not_escalate_and_ack_stops_escalation(
     outbox_path: Path, hook_server: HookServer, smtp_server: SmtpSink
 ) -> None:
-    _run(outbox_path, hook_server, smtp_server, ack_hours=24)
-    mails_before = len(smtp_server.mails)
-    # before the deadline: nothing
-    early = _run(outbox_path, hook_server, smtp_server, now=NOW + timedelta(hours=23), ack_hours=24)
-    assert early.escalated == []
-    # after it: Bob's alerts go to Alice (ACME above DIV-SALES), Sam's to Olga; Alice has nobody above
-    late = _run(outbox_path, hook_server, smtp_server, now=NOW + timedelta(hours=25), ack_hours=24)
-    assert len(late.escalated) == 4
-    escalations = [r for r in rows(outbox_path) if r["escalation_of"]]
-    assert {(r["recipient"], r["channel"]) for r in escalations} == {
-        ("E00001", "webhook"), ("E00001", "email"), ("E00200", "webhook"), ("E00200", "email"),
-    }
-    originals = {r["alert_id"]: r for r in rows(outbox_path) if r["escalation_of"] is None}
-    for r in escalations:
-        original = originals[r["escalation_of"]]
-        assert original["status"] == "escalated" and original["escalated_to"] == r["recipient"]
-        assert r["subject"] == "Escalated: " + original["subject"]
-    assert originals[next(a for a, r in originals.items() if r["kpi_id"] == "csat_avg")]["status"] == "sent"
-
-    new_mails = smtp_server.mails[mails_before:]
-    assert sorted(m.recipients[0] for m in new_mails) == ["alice@acme.example", "olga@acme.example"]
-    alice = next(m for m in new_mails if m.recipients == ["alice@acme.example"])
-    assert "(3)" in alice.subject and "Not acknowledged by Bob Li (E00002) within 24 h" in alice.text
-    # escalation happens once: the escalation itself does not escalate further
-    later = _run(outbox_path, hook_server, smtp_server, now=NOW + timedelta(days=5), ack_hours=24)
-    assert later.escalated == [] and later.delivery.messages_sent == 0
-    # the manager acknowledging the escalation closes the original too
-    escalation = escalations[0]
-    assert acknowledge(outbox_path, escalation["ack_token"], now=NOW + timedelta(days=5))
-    closed = {r["status"] for r in rows(outbox_path)
-              if r["alert_id"] in (escalation["alert_id"], escalation["escalation_of"])}
-    assert closed == {"acknowledged"}
+    *_, last = _nights_off_track(outbox_path, hook_server, smtp_server, ["on_track", "off_track", "on_track",
+                                                                         "off_track"])
+    assert last.escalated == []  # off, back on track, off again: not three nights in a row
+    _baseline(outbox_path.with_name("other.sqlite"))
+    other = outbox_path.with_name("other.sqlite")
+    reports = _nights_off_track(other, hook_server, smtp_server, ["on_track", "off_track"])
+    [off] = [r for r in rows(other) if r["kind"] == "off_track" and r["channel"] == "email"]
+    assert acknowledge(other, off["alert_id"], now=NOW + timedelta(hours=2))
+    assert not acknowledge(other, "al_doesnotexist")
+    more = [_run(other, hook_server, smtp_server, baseline=False, as_of_date=AS_OF + timedelta(days=n),
+                 now=NOW + timedelta(days=n), anomalies=[], attainment=attainment({"ACME": "off_track"}))
+            for n in (1, 2, 3)]
+    assert all(r.escalated == [] for r in reports + more)  # acknowledged: nobody above hears of it
 
 
 def test_the_ack_link_acknowledges_on_post_only(outbox_path: Path, hook_server: HookServer) -> None:
@@ -270,8 +286,15 @@ def test_no_secret_is_stored_logged_or_reported(
     hooks = {**_webhooks(hook_server.base), **dead}
     first = _run(outbox_path, hook_server, smtp_server, webhooks=hooks)
     assert first.delivery.messages_failed == 1  # the dead webhook left an error behind
-    later = _run(outbox_path, hook_server, smtp_server, webhooks=hooks, now=NOW + timedelta(hours=30))
+    other = outbox_path.with_name("escalating.sqlite")
+    later = _nights_off_track(other, hook_server, smtp_server, ["on_track", "off_track", "off_track", "off_track"],
+                              webhooks=hooks)[-1]
     assert later.escalated  # escalation messages went out too
+    con = sqlite3.connect(other)
+    try:
+        dump_escalating = "\n".join(con.iterdump())
+    finally:
+        con.close()
     secrets = ["SLACKSECRETTOKEN", "DINGSECRETTOKEN", "WECOMSECRETKEY", "DEADSECRETKEY", SMTP_PASSWORD,
                "/slack/services/T000", "access_token="]
     con = sqlite3.connect(outbox_path)
@@ -281,7 +304,7 @@ def test_no_secret_is_stored_logged_or_reported(
         con.close()
     assert "unreachable" in dump
     for secret in secrets:
-        assert secret not in dump, secret
+        assert secret not in dump and secret not in dump_escalating, secret
         assert secret not in caplog.text, secret
         assert secret not in repr(first.to_dict()) + repr(later.to_dict()), secret
     assert "WECOMSECRETKEY" not in repr(parse_webhooks(hooks)) and SMTP_PASSWORD not in repr(smtp_server.config())
@@ -330,6 +353,7 @@ def test_smtp_problems_stay_pending_with_the_reason_and_no_password(
 ) -> None:
     only_one = [anomaly("net_revenue", "TM-SE-1", "spike", "high", AS_OF)]
     wrong = smtp_server.config(password="Wrong-Pa55-XYZ", timeout=1.0)  # aiosmtpd stalls failed logins
+    _baseline(outbox_path)
     run_alerts(
         outbox_path, as_of_date=AS_OF, anomalies=only_one, attainment=[], kpi_definitions=KPI_DEFINITIONS,
         org_units=ORG_UNITS, employees=EMPLOYEES, smtp=wrong, now=NOW,

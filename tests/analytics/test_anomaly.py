@@ -318,7 +318,7 @@ def test_a_ratio_of_few_counts_is_scored_on_its_counts():
     assert len(hit) == 1
     row = hit.iloc[0]
     assert (row["kind"], row["direction"], row["impact"]) == ("spike", "up", "bad")
-    assert 3.0 < row["expected_value"] < 5.0  # in the KPI's unit (percent): ≈ 4 %
+    assert 2.5 < row["expected_value"] < 5.0  # in the KPI's unit (percent): ≈ 3–4 % on a Wednesday
     assert row["actual_value"] > row["upper"]
     assert len(ev) - 1 <= 1  # 2 × 500 days of Poisson noise: at most one false alarm
     # the rate alone (robust z-scores of a few-count ratio) cannot see it

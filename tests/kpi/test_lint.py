@@ -258,12 +258,13 @@ def test_prepare_keeps_the_last_valid_compiled_catalog(tmp_path: Path, project: 
     import shutil
     from types import SimpleNamespace
 
-    import pipelines.dbt_project as dbt_project
     from pipelines.cli import EXIT_CATALOG, main
+    from pipelines.orchestration.dbt_project import prepare_dbt_project
+    from pipelines.settings import get_settings
     from quality.catalog import CatalogError
     from quality.catalog.compiler import GENERATED_DIR, JSON_FILE, MACRO_FILE
 
-    catalog = tmp_path / "catalog"
+    catalog = project / "catalog"  # where the settings look: <dbt project>/catalog
     shutil.copytree(DEMO_CATALOG, catalog)
     parses: list[list[str]] = []
 
@@ -272,11 +273,7 @@ def test_prepare_keeps_the_last_valid_compiled_catalog(tmp_path: Path, project: 
             parses.append(list(args))
             return SimpleNamespace(wait=lambda: None)
 
-    monkeypatch.setattr(dbt_project, "DBT_PROJECT_DIR", project)
-    monkeypatch.setattr(dbt_project, "get_settings", lambda: SimpleNamespace(catalog_dir=catalog))
-    monkeypatch.setattr(dbt_project, "dbt_resource", lambda: FakeDbt())
-
-    dbt_project.prepare_dbt_project(progress=lambda _: None)
+    prepare_dbt_project(project, catalog, progress=lambda _: None, resource=FakeDbt())
     generated = project / GENERATED_DIR
     valid = {name: (generated / name).read_bytes() for name in (MACRO_FILE, JSON_FILE)}
     assert parses == [["parse", "--quiet"]]
@@ -288,14 +285,19 @@ def test_prepare_keeps_the_last_valid_compiled_catalog(tmp_path: Path, project: 
     assert lint_catalog(catalog, project)[0].rule == "relevant"
 
     with pytest.raises(CatalogError) as info:
-        dbt_project.prepare_dbt_project(progress=lambda _: None)
+        prepare_dbt_project(project, catalog, progress=lambda _: None, resource=FakeDbt())
     assert [(i.item_id, i.field) for i in info.value.issues] == [("net_revenue", "objective")]
     assert {name: (generated / name).read_bytes() for name in valid} == valid
     assert sorted(p.name for p in generated.iterdir()) == sorted(valid)  # no temp file left
     assert parses == [["parse", "--quiet"]]  # dbt never parsed the invalid catalog
 
-    # the CLI says so and exits with the catalog code
-    assert main(["prepare"]) == EXIT_CATALOG
+    # the CLI says so and exits with the catalog code (its settings name this project)
+    monkeypatch.setenv("KPI_DBT_PROJECT_DIR", str(project))
+    get_settings.cache_clear()
+    try:
+        assert main(["prepare"]) == EXIT_CATALOG
+    finally:
+        get_settings.cache_clear()
     out = capsys.readouterr().out
     assert "the last valid catalog stays in use" in out and "net_revenue" in out and "objective" in out
     assert {name: (generated / name).read_bytes() for name in valid} == valid

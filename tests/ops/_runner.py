@@ -13,11 +13,10 @@ Every pipeline command runs in a fresh interpreter whose environment (``KPI_DATA
 sets, so each one sees its own data folder, Dagster instance and settings. The dbt project is a copy
 taken at the start of the session (``copy_project`` in conftest.py): other engineers edit the repo's
 models while the tests run, and a model added after the manifest was loaded would break a run
-half-way (dagster-dbt cannot map its events). Binding the copy only moves the two module constants
-that name the project (``pipelines.settings.DBT_PROJECT_DIR``, ``pipelines.dbt_project.DBT_PROJECT_DIR``
-/ ``MANIFEST_PATH``) before anything reads them; the code that runs is the repository's.
+half-way (dagster-dbt cannot map its events). The copy is bound as any deployment binds its project:
+the setting ``KPI_DBT_PROJECT_DIR``; the code that runs is the repository's.
 
-``nightly`` is ``pipelines.execution.run_nightly`` (what ``kpi run`` / ``kpi backfill`` call): one
+``nightly`` is ``pipelines.orchestration.runner.run_nightly`` (what ``kpi run`` / ``kpi backfill`` call): one
 range run, or one run per ``--partition`` day (as-of = ``--as-of``, else that day) one after the other in this
 process. With ``--writers-only`` it executes the same job restricted
 to the assets that write the private warehouse or publish from it (dbt build — optionally a subset of
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pipelines.execution import RunOutcome
+    from pipelines.orchestration.runner import RunOutcome
 
 #: Marts a reader checks; all are tables the pipeline always publishes.
 READ_SQL = """
@@ -56,15 +55,10 @@ SELECT
 
 
 def bind_project(project: Path) -> None:
-    """Point the pipeline at ``project`` (a dbt project copy) before anything reads the constants."""
-    import pipelines.dbt_project as dbt_project
-    import pipelines.settings as settings
+    """Point the pipeline at ``project`` (a dbt project copy) before the settings are first read."""
+    import os
 
-    settings.DBT_PROJECT_DIR = project
-    dbt_project.DBT_PROJECT_DIR = project
-    dbt_project.MANIFEST_PATH = project / dbt_project.TARGET_PATH / "manifest.json"
-    dbt_project.dbt_project.cache_clear()
-    settings.get_settings.cache_clear()
+    os.environ["KPI_DBT_PROJECT_DIR"] = str(project)
 
 
 def _iso(value: str | None) -> date | None:
@@ -92,17 +86,17 @@ def _writers_only(as_of: date | None, dbt_models: list[str]) -> RunOutcome:
     e.g. ``marts/dim_date``), serving copy, alerts."""
     import dagster as dg
 
-    from pipelines.assets import serving
-    from pipelines.assets.dbt import warehouse_dbt_assets
-    from pipelines.execution import run_nightly
+    from pipelines.orchestration.assets.serving import ALERTS_KEY, SERVING_KEY
+    from pipelines.orchestration.runner import definitions, run_nightly
+    from pipelines.settings import get_settings
 
-    dbt_keys = ([dg.AssetKey(m.split("/")) for m in dbt_models] if dbt_models
-                else list(warehouse_dbt_assets.keys))
-    return run_nightly(as_of=as_of, asset_selection=[*dbt_keys, serving.SERVING_KEY, serving.ALERTS_KEY])
+    dbt_build = definitions(get_settings()).resolve_assets_def(dg.AssetKey(["marts", "kpi_actuals"]))
+    dbt_keys = [dg.AssetKey(m.split("/")) for m in dbt_models] if dbt_models else list(dbt_build.keys)
+    return run_nightly(as_of=as_of, asset_selection=[*dbt_keys, SERVING_KEY, ALERTS_KEY])
 
 
 def _record(outcome: RunOutcome) -> dict:
-    from pipelines.execution import instance
+    from pipelines.orchestration.runner import instance
 
     return {
         "run_id": outcome.run_id,
@@ -130,7 +124,7 @@ def cmd_nightly(argv: list[str]) -> int:
     parser.add_argument("--dbt-model", action="append", default=[], help="with --writers-only: dbt subset")
     args = parser.parse_args(argv)
 
-    from pipelines.execution import run_nightly
+    from pipelines.orchestration.runner import run_nightly
 
     records: list[dict] = []
     if args.writers_only:
@@ -237,9 +231,11 @@ def main(argv: list[str]) -> int:
         return cmd_hold_open(*rest)
     bind_project(Path(project))
     if command == "prepare":
-        from pipelines.dbt_project import prepare_dbt_project
+        from pipelines.orchestration.dbt_project import prepare_dbt_project
+        from pipelines.settings import get_settings
 
-        prepare_dbt_project(progress=lambda m: print(m, flush=True))
+        settings = get_settings()
+        prepare_dbt_project(settings.dbt_project_dir, settings.catalog_dir, progress=lambda m: print(m, flush=True))
         return 0
     if command == "cli":
         from pipelines.cli import main as kpi

@@ -1,17 +1,16 @@
 """The Dagster code location: what `dagster dev -w workspace.yaml` shows, the schedule and the sensor.
 
-Loads ``pipelines.definitions`` in this process with the manifest in ``dbt_project/target`` (prepared
-once by ``kpi prepare``; prepared here if missing) and a temporary data folder.
+Builds the code location in this process (``build_definitions``, what ``pipelines.definitions`` calls)
+with the manifest in ``dbt_project/target`` (prepared once by ``kpi prepare``; prepared here if
+missing) and settings of its own (a temporary data folder) — no module is reloaded or patched.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,44 +30,45 @@ GROUP_OF_PREFIX = {"source": "sources", "staging": "staging", "intermediate": "i
                    "reports": "reports", "alerts": "alerts"}
 
 
-def _clean_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("KPI_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("KPI_DATA_DIR", str(data_dir))
+def _settings(data_dir: Path, **values: object):
+    """Settings of a test: its own data folder (and ``values``), nothing from the environment's KPI_*."""
+    from pipelines.settings import Settings
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in os.environ if n.startswith("KPI_")]:
+            mp.delenv(name)
+        return Settings(data_dir=data_dir, **values)
 
 
 @pytest.fixture(scope="module")
-def defs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.Definitions]:
-    from pipelines.dbt_project import MANIFEST_PATH, prepare_dbt_project
-    from pipelines.settings import get_settings
+def defs(tmp_path_factory: pytest.TempPathFactory) -> dg.Definitions:
+    from pipelines.orchestration.dbt_project import prepare_dbt_project
+    from pipelines.orchestration.definitions import build_definitions
 
-    with pytest.MonkeyPatch.context() as mp:
-        _clean_env(mp, tmp_path_factory.mktemp("defs_data"))
-        get_settings.cache_clear()
-        if not MANIFEST_PATH.exists():
-            prepare_dbt_project(progress=lambda _: None)
-        import pipelines.definitions as module
-
-        module = importlib.reload(module)  # built with this environment's settings
-        yield module.defs
-    get_settings.cache_clear()
+    settings = _settings(tmp_path_factory.mktemp("defs_data"))
+    if not (settings.dbt_project_dir / "target" / "manifest.json").exists():
+        prepare_dbt_project(settings.dbt_project_dir, settings.catalog_dir, progress=lambda _: None)
+    return build_definitions(settings)
 
 
 @pytest.fixture()
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    from pipelines.settings import get_settings
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path
 
-    _clean_env(monkeypatch, tmp_path)
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
+
+@pytest.fixture()
+def data_defs(defs: dg.Definitions, data_dir: Path) -> dg.Definitions:
+    """The code location of a test's own data folder (the sensor reads its landing folder and lake)."""
+    from pipelines.orchestration.definitions import build_definitions
+
+    return build_definitions(_settings(data_dir))
 
 
 def _manifest_models(schema: str) -> list[str]:
-    from pipelines.dbt_project import MANIFEST_PATH
+    from pipelines.orchestration.dbt_project import manifest_path
+    from pipelines.settings import DBT_PROJECT_DIR
 
-    manifest = json.loads(MANIFEST_PATH.read_text(encoding="utf-8"))
+    manifest = json.loads(manifest_path(DBT_PROJECT_DIR).read_text(encoding="utf-8"))
     return sorted(f"{schema}/{n['name']}" for n in manifest["nodes"].values()
                   if n["resource_type"] == "model" and n["schema"] == schema)
 
@@ -166,13 +166,9 @@ def test_dagster_definitions_validate(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------
 # the nightly schedule
 # ------------------------------------------------------------------------------------------------
-def test_the_nightly_schedule_runs_the_nightly_job_at_the_configured_time(defs) -> None:
-    from pipelines.settings import get_settings
-
+def test_the_nightly_schedule_runs_the_nightly_job(defs) -> None:
     schedule = defs.resolve_schedule_def("nightly_schedule")
     assert schedule.job_name == "nightly"
-    assert (schedule.cron_schedule, schedule.execution_timezone) == (get_settings().schedule_cron,
-                                                                    get_settings().timezone)
 
 
 @pytest.mark.parametrize("scheduled", [
@@ -190,16 +186,11 @@ def test_a_schedule_tick_requests_yesterdays_partition(defs, scheduled: datetime
         current_time=scheduled)
 
 
-def test_the_schedule_follows_the_settings(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipelines.assets.extract import daily_partitions
-    from pipelines.jobs import nightly_job, nightly_schedule
+def test_the_schedule_follows_the_settings(data_dir: Path) -> None:
+    from pipelines.orchestration.definitions import build_definitions
 
-    monkeypatch.setenv("KPI_SCHEDULE_CRON", "30 3 * * *")
-    monkeypatch.setenv("KPI_TIMEZONE", "Europe/Berlin")
-    from pipelines.settings import get_settings
-
-    get_settings.cache_clear()
-    schedule = nightly_schedule(nightly_job(daily_partitions()))
+    defs = build_definitions(_settings(data_dir, schedule_cron="30 3 * * *", timezone="Europe/Berlin"))
+    schedule = defs.resolve_schedule_def("nightly_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("30 3 * * *", "Europe/Berlin")
     tick = datetime(2025, 3, 31, 3, 30, tzinfo=ZoneInfo("Europe/Berlin"))  # the morning after the DST switch
     request = schedule(dg.build_schedule_context(scheduled_execution_time=tick))
@@ -211,7 +202,8 @@ def test_the_schedule_follows_the_settings(data_dir: Path, monkeypatch: pytest.M
 # ------------------------------------------------------------------------------------------------
 def _tick(sensor: dg.SensorDefinition, defs: dg.Definitions, cursor: str | None):
     with dg.DagsterInstance.ephemeral() as instance:
-        return sensor.evaluate_tick(dg.build_sensor_context(cursor=cursor, instance=instance, definitions=defs))
+        return sensor.evaluate_tick(dg.build_sensor_context(cursor=cursor, instance=instance, definitions=defs,
+                                                           resources=defs.resources))
 
 
 def _landing_file(data_dir: Path, relative: str, text: str = "x\n", mtime: float | None = None) -> Path:
@@ -230,7 +222,8 @@ def _extracted(data_dir: Path, source: str, table: str, day: str) -> None:
     path.write_bytes(b"")
 
 
-def test_the_late_file_sensor_reruns_the_days_of_new_or_changed_landing_files(defs, data_dir: Path) -> None:
+def test_the_late_file_sensor_reruns_the_days_of_new_or_changed_landing_files(data_defs, data_dir: Path) -> None:
+    defs = data_defs
     sensor = defs.resolve_sensor_def("late_files_sensor")
     assert sensor.job_name == "nightly"
     graph = defs.resolve_asset_graph()

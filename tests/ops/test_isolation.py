@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import string
@@ -102,15 +101,11 @@ def test_a_cut_short_workbook_and_a_junk_file_do_not_stop_the_night(
 
 
 def test_an_unforeseen_source_failure_is_a_rejection_not_a_retry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipelines.assets.extract as extract_assets
+    import pipelines.orchestration.assets.extract as extract_assets
     from pipelines.extract.lake import read_load_log
     from pipelines.extract.registry import get_source_table
-    from pipelines.settings import get_settings
+    from pipelines.orchestration.resources import LakeResource
 
-    for name in [n for n in os.environ if n.startswith("KPI_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("KPI_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
     calls: list[int] = []
 
     def broken(*_: object, **__: object) -> list:
@@ -119,13 +114,12 @@ def test_an_unforeseen_source_failure_is_a_rejection_not_a_retry(tmp_path: Path,
 
     monkeypatch.setattr(extract_assets, "extract_partitions", broken)
     table = get_source_table("survey", "nps_responses")
-    asset = extract_assets.build_extract_asset(table, extract_assets.daily_partitions())
-    try:
-        result = dg.materialize([asset], partition_key="2024-07-24", instance=dg.DagsterInstance.ephemeral(),
-                                raise_on_error=False)
-        log = read_load_log(tmp_path / "lake", "survey", "nps_responses")
-    finally:
-        get_settings.cache_clear()
+    asset = extract_assets.build_extract_asset(table, extract_assets.daily_partitions(date(2024, 1, 1), "Asia/Shanghai"))
+    lake = LakeResource(lake_dir=str(tmp_path / "lake"), landing_dir=str(tmp_path / "landing"),
+                        erp_url="sqlite://", hr_url="sqlite://")
+    result = dg.materialize([asset], partition_key="2024-07-24", instance=dg.DagsterInstance.ephemeral(),
+                            resources={"lake": lake}, raise_on_error=False)
+    log = read_load_log(tmp_path / "lake", "survey", "nps_responses")
     assert result.success and calls == [1]  # once: no retry for what is not transient
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     [check] = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-from pipelines.execution import RUN_LOGS_KEEP, prune_reports, run_log_file
+from pipelines.orchestration.runner import RUN_LOGS_KEEP, run_log_file
+from pipelines.reporting import prune_reports
 from pipelines.settings import Settings
 
 

@@ -6,9 +6,9 @@ A fresh interpreter (so the pipeline modules bind to the copy): ``KPI_DATA_DIR``
 the settings; the dbt project is a private copy with its own manifest, so dbt writes its target
 folders into the copy — never into the repository's ``dbt_project/target``. Then it materializes the
 nightly job's assets downstream of the raw lake — the dbt build with its asset checks, the serving
-copy, Parquet, PostgreSQL (not configured), reports and alerts — exactly as defined in
-``pipelines.assets``, and writes what happened to ``result.json``: success, failed steps, failed
-blocking checks (as ``pipelines.execution.run_nightly`` reads them), the summary the CLI prints, and
+copy, Parquet, PostgreSQL (not configured), reports and alerts — exactly as the code location
+defines them (``build_definitions``), and writes what happened to ``result.json``: success, failed steps, failed
+blocking checks (as ``pipelines.orchestration.runner.run_nightly`` reads them), the summary the CLI prints, and
 which assets were materialized.
 """
 
@@ -25,29 +25,25 @@ def main(data_dir: str, project_dir: str, out: str) -> int:
     os.environ["DAGSTER_HOME"] = str(Path(data_dir) / "dagster_home")
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
-    import pipelines.dbt_project as dbt_project
-    from pipelines.settings import get_settings
-
-    get_settings.cache_clear()
-    project = Path(project_dir)
-    dbt_project.DBT_PROJECT_DIR = project
-    dbt_project.MANIFEST_PATH = project / dbt_project.TARGET_PATH / "manifest.json"
-    dbt_project.dbt_project.cache_clear()
+    os.environ["KPI_DBT_PROJECT_DIR"] = project_dir
 
     import dagster as dg
 
-    from pipelines.assets import extract, serving
-    from pipelines.assets.dbt import warehouse_dbt_assets
-    from pipelines.execution import RunOutcome
+    from pipelines.orchestration.definitions import build_definitions
+    from pipelines.orchestration.jobs import NIGHTLY_JOB
+    from pipelines.orchestration.runner import RunOutcome
+    from pipelines.settings import get_settings
 
+    defs = build_definitions(get_settings())
     # every asset of the nightly job except the daily source-table extractions (the mini lake stands in
     # for their output): lake-only snapshots such as the owners' check-ins run as in the job
-    unpartitioned_extracts = [a for a in vars(extract).values()
-                              if isinstance(a, dg.AssetsDefinition) and a.partitions_def is None]
-    assets = [*unpartitioned_extracts, warehouse_dbt_assets, serving.serving_duckdb, serving.serving_parquet,
-              serving.serving_postgres, serving.nightly_reports, serving.owner_alerts]
-    result = dg.materialize(assets, resources={"dbt": dbt_project.dbt_resource()},
-                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    graph = defs.resolve_asset_graph()
+    job = defs.resolve_job_def(NIGHTLY_JOB)
+    selection = [key for key in job.asset_layer.executable_asset_keys
+                 if graph.get(key).partitions_def is None
+                 and (graph.get(key).group_name != "raw" or key.path[0] == "raw_checkins")]
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), asset_selection=selection,
+                                    raise_on_error=False)
 
     outcome = RunOutcome(run_id=result.run_id, success=result.success, seconds=0.0)
     materialized: set[str] = set()

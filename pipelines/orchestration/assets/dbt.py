@@ -6,23 +6,25 @@ extract assets, so the graph runs from source tables to reports in one piece. Gr
 layer (the folder's schema). dbt tests with severity ``error`` are blocking checks (dagster-dbt's
 default): when one fails, nothing downstream of it is materialized in that run.
 
-The manifest is prepared once (``kpi prepare``: compile the KPI catalog, ``dbt parse``) and read at
-load time; nothing here parses dbt at import.
+The manifest is prepared once (``kpi prepare``: compile the KPI catalog, ``dbt parse``; under
+``dagster dev`` the project's preparer does it) and read when the definitions are built; nothing here
+parses dbt or reads a file at import.
 """
 
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from pipelines.dbt_project import MANIFEST_PATH, dbt_project
 from pipelines.locks import WAREHOUSE_POOL, warehouse_lock
-from pipelines.run_dates import as_of_of, run_date_of
-from pipelines.settings import get_settings
+from pipelines.orchestration.resources import WarehouseResource
+from pipelines.orchestration.run_dates import as_of_of, run_date_of
 
 _LAYER_OWNERS = {
     "staging": ["team:data-engineering"],
@@ -52,59 +54,68 @@ class LayerTranslator(DagsterDbtTranslator):
         return _LAYER_OWNERS.get(self.get_group_name(dbt_resource_props) or "")
 
 
-def _manifest() -> dict[str, Any]:
-    dbt_project()  # under `dagster dev`: compiles the catalog and parses the project first
-    if not MANIFEST_PATH.exists():
+def load_manifest(project: DbtProject) -> dict[str, Any]:
+    if not project.manifest_path.exists():
         raise FileNotFoundError(
-            f"dbt manifest not found at {MANIFEST_PATH}: run `kpi prepare` (or `make demo`) once "
+            f"dbt manifest not found at {project.manifest_path}: run `kpi prepare` (or `make demo`) once "
             "to compile the KPI catalog and parse the dbt project."
         )
-    return json.loads(MANIFEST_PATH.read_text(encoding="utf-8"))
+    return json.loads(project.manifest_path.read_text(encoding="utf-8"))
 
 
-@dbt_assets(
-    manifest=_manifest(),
-    project=dbt_project(),
-    dagster_dbt_translator=LayerTranslator(),
-    pool=WAREHOUSE_POOL,
-)
-def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    """Build the warehouse (staging → intermediate → marts, KPI engine, analytics) and test it."""
-    settings = get_settings()
-    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    settings.export_dbt_env()
-    as_of = as_of_of(context)
-    run_date = run_date_of(context)
-    dbt_vars = {
-        "as_of_date": as_of.isoformat() if as_of else None,
-        "run_date": run_date.isoformat() if run_date else None,
-        "dagster_run_id": context.run_id,
-    }
-    args = ["build", "--vars", json.dumps(dbt_vars)]
-    with warehouse_lock(settings.warehouse_path, on_wait=context.log.info):
-        invocation = dbt.cli(args, context=context, raise_on_error=False)
-        try:
-            # (no fetch_row_counts: its thread pool yields out of topological order, which Dagster
-            # rejects; row counts per mart are recorded by the publish step)
-            yield from invocation.stream()
-        finally:
-            # Never let dbt outlive this step (and its lock): if the step fails or is interrupted
-            # mid-stream, stop the subprocess before releasing the writer lock.
-            if invocation.process.poll() is None:
-                invocation.process.terminate()
-                try:
-                    invocation.process.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    invocation.process.kill()
-                    invocation.process.wait()
-    if not invocation.is_successful():
-        raise dg.Failure(
-            description="dbt build failed — nothing downstream (publish, reports, alerts) runs and the "
-            "previous serving copy stays. " + failing_nodes(invocation.get_artifact("run_results.json")),
-        )
+def build_dbt_assets(project: DbtProject, manifest: dict[str, Any]) -> dg.AssetsDefinition:
+    """One asset per dbt model/seed/snapshot of ``manifest``, built by one ``dbt build`` step."""
+
+    @dbt_assets(
+        manifest=manifest,
+        project=project,
+        dagster_dbt_translator=LayerTranslator(),
+        pool=WAREHOUSE_POOL,
+    )
+    def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
+                             warehouse: WarehouseResource) -> Iterator[Any]:
+        """Build the warehouse (staging → intermediate → marts, KPI engine, analytics) and test it."""
+        warehouse_path = Path(warehouse.warehouse_path)
+        warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        os.environ.update(warehouse.dbt_env())  # dbt runs as a subprocess that inherits this environment
+        as_of = as_of_of(context)
+        run_date = run_date_of(context)
+        dbt_vars = {
+            "as_of_date": as_of.isoformat() if as_of else None,
+            "run_date": run_date.isoformat() if run_date else None,
+            "dagster_run_id": context.run_id,
+        }
+        with warehouse_lock(warehouse_path, on_wait=context.log.info):
+            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False)
+            try:
+                # (no fetch_row_counts: its thread pool yields out of topological order, which Dagster
+                # rejects; row counts per mart are recorded by the publish step)
+                yield from invocation.stream()
+            finally:
+                _stop(invocation.process)
+        if not invocation.is_successful():
+            raise dg.Failure(
+                description="dbt build failed — nothing downstream (publish, reports, alerts) runs and the "
+                "previous serving copy stays. " + failing_nodes(invocation.get_artifact("run_results.json")),
+            )
+
+    return warehouse_dbt_assets
 
 
-def lake_bookkeeping_specs() -> list[dg.AssetSpec]:
+def _stop(process: subprocess.Popen) -> None:
+    """Never let dbt outlive its step (and its lock): if the step fails or is interrupted mid-stream,
+    stop the subprocess before the writer lock is released."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def lake_bookkeeping_specs(manifest: dict[str, Any]) -> list[dg.AssetSpec]:
     """The dbt sources that are not raw tables: extraction's own bookkeeping in the lake (load log,
     quarantine), which every extract asset writes beside its partitions. Declared so that they sit in
     the raw layer with their dbt description and an owner, instead of as anonymous stubs."""
@@ -117,7 +128,7 @@ def lake_bookkeeping_specs() -> list[dg.AssetSpec]:
             owners=["team:data-engineering"],
             kinds={"parquet"},
         )
-        for source in _manifest()["sources"].values()
+        for source in manifest["sources"].values()
         if not source["source_name"].startswith("raw_")
     ]
 

@@ -11,6 +11,7 @@ acceptable) and `batches_accepted` (warning: a rejected file leaves that partiti
 import errno
 import time
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 
@@ -22,8 +23,8 @@ from pipelines.extract.run import (
     extract_unpartitioned,
     reject_partitions,
 )
-from pipelines.run_dates import as_of_of
-from pipelines.settings import Settings, get_settings
+from pipelines.orchestration.resources import LakeResource
+from pipelines.orchestration.run_dates import as_of_of
 
 SOURCE_SYSTEMS = {
     "erp": "ERP/CRM database (SQLAlchemy URL; demo: SQLite)",
@@ -37,11 +38,9 @@ SOURCE_SYSTEMS = {
 }
 
 
-def daily_partitions(settings: Settings | None = None) -> dg.DailyPartitionsDefinition:
-    settings = settings or get_settings()
-    return dg.DailyPartitionsDefinition(
-        start_date=settings.first_partition().isoformat(), timezone=settings.timezone
-    )
+def daily_partitions(start: date, timezone: str) -> dg.DailyPartitionsDefinition:
+    """Local business days from ``start`` in the company's ``timezone``."""
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone=timezone)
 
 
 def source_system_specs() -> list[dg.AssetSpec]:
@@ -56,19 +55,6 @@ def source_system_specs() -> list[dg.AssetSpec]:
         )
         for name, description in SOURCE_SYSTEMS.items()
     ]
-
-
-def extract_config(settings: Settings, run_date: date | None, progress=None) -> ExtractConfig:
-    return ExtractConfig(
-        lake_dir=settings.lake_dir,
-        landing_dir=settings.landing_dir,
-        erp_url=settings.erp_url_value(),
-        hr_url=settings.hr_url_value(),
-        timezone=settings.timezone,
-        run_date=run_date or date.today(),
-        future_tolerance_days=settings.future_tolerance_days,
-        progress=progress,
-    )
 
 
 def summarize(results: list[LoadResult], seconds: float) -> tuple[dict, list[dg.AssetCheckResult]]:
@@ -167,14 +153,12 @@ def build_extract_asset(table: SourceTable, partitions_def: dg.PartitionsDefinit
         retry_policy=dg.RetryPolicy(max_retries=EXTRACT_RETRIES, delay=10, backoff=dg.Backoff.EXPONENTIAL),
         metadata={"lake_path": f"lake/raw/{table.source}/{table.table}/"},
     )
-    def _extract(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        settings = get_settings()
+    def _extract(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         started = time.monotonic()
         dates = [date.fromisoformat(k) for k in context.partition_keys] if table.partitioned else []
         # the run's "today" for the future-date rule: its as-of date when it has one (a back-fill,
         # a re-run of old days), else its last day — so grouping days into runs changes nothing
-        cfg = extract_config(settings, as_of_of(context) or (max(dates) if dates else None),
-                             progress=context.log.info)
+        cfg = lake.extract_config(as_of_of(context) or (max(dates) if dates else None), progress=context.log.info)
         try:
             results = extract_partitions(table, dates, cfg) if table.partitioned else extract_unpartitioned(table, cfg)
         except Exception as exc:
@@ -193,8 +177,7 @@ def build_extract_asset(table: SourceTable, partitions_def: dg.PartitionsDefinit
     return _extract
 
 
-def extract_assets() -> list[dg.AssetsDefinition]:
-    partitions_def = daily_partitions()
+def extract_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     return [*(build_extract_asset(t, partitions_def) for t in SOURCE_TABLES), raw_checkins]
 
 
@@ -207,9 +190,8 @@ def extract_assets() -> list[dg.AssetsDefinition]:
     kinds={"parquet", "python"},
     owners=["team:data-engineering"],
 )
-def raw_checkins(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def raw_checkins(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     from pipelines.checkins import snapshot_checkins
 
-    s = get_settings()
-    load = snapshot_checkins(s.landing_dir, s.lake_dir, timezone=s.timezone)
+    load = snapshot_checkins(Path(lake.landing_dir), Path(lake.lake_dir), timezone=lake.timezone)
     return dg.MaterializeResult(metadata=load.as_metadata())

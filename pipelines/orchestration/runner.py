@@ -1,4 +1,4 @@
-"""Running the nightly job headless (the CLI), and reading back what happened.
+"""Running the nightly job headless (the CLI, the benchmark), and reading back what happened.
 
 Runs go to the project's Dagster instance (``<data>/dagster_home``), so they appear in the UI next
 to scheduled runs. The job runs in-process: one process, one DuckDB writer.
@@ -12,6 +12,7 @@ marks such abandoned runs failed and frees their slots before it starts.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 import sys
@@ -22,9 +23,19 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines import progress
-from pipelines.progress import cli_run_config
-from pipelines.run_dates import AS_OF_TAG, RANGE_END_TAG, RANGE_START_TAG
+from pipelines.orchestration import progress
+from pipelines.orchestration.assets.serving import (
+    ALERTS_KEY,
+    PARQUET_KEY,
+    POSTGRES_KEY,
+    REPORTS_KEY,
+    SERVING_KEY,
+)
+from pipelines.orchestration.definitions import build_definitions
+from pipelines.orchestration.jobs import NIGHTLY_JOB
+from pipelines.orchestration.progress import cli_run_config
+from pipelines.orchestration.resources import ServingResource
+from pipelines.orchestration.run_dates import AS_OF_TAG, RANGE_END_TAG, RANGE_START_TAG
 from pipelines.settings import Settings, get_settings
 from pipelines.user_errors import (
     EXIT_BLOCKED,
@@ -35,7 +46,6 @@ from pipelines.user_errors import (
     disk_full_hint,
 )
 
-NIGHTLY_JOB = "nightly"
 #: The warning check of an extract asset that fails when a file or batch of its source was rejected.
 SOURCE_CHECK = "batches_accepted"
 _PUBLISHED_PREFIXES = ("serving/", "reports/", "alerts/")
@@ -104,8 +114,6 @@ class RunOutcome:
         return "\n".join([*lines[:SUMMARY_LINES - 1], lines[-1]] if len(lines) > SUMMARY_LINES else lines)
 
     def _published_lines(self) -> list[str]:
-        from pipelines.assets.serving import ALERTS_KEY, PARQUET_KEY, POSTGRES_KEY, REPORTS_KEY, SERVING_KEY
-
         out = []
         duck = self.published.get(SERVING_KEY.to_user_string())
         if duck:
@@ -135,9 +143,16 @@ def _capped(lines: list[str]) -> list[str]:
     return [*lines[:_LIST_LIMIT], f"  … and {len(lines) - _LIST_LIMIT} more (kpi run -v, or the Dagster UI)"]
 
 
-def instance() -> dg.DagsterInstance:
-    get_settings().export_dagster_home()
+def instance(settings: Settings | None = None) -> dg.DagsterInstance:
+    """The project's Dagster instance (``<data>/dagster_home``), where the UI shows the runs too."""
+    (settings or get_settings()).export_dagster_home()
     return dg.DagsterInstance.get()
+
+
+@functools.cache
+def definitions(settings: Settings) -> dg.Definitions:
+    """The code location for ``settings``, built once per process (several runs of a process share it)."""
+    return build_definitions(settings)
 
 
 def _process_alive(pid: int) -> bool:
@@ -174,12 +189,12 @@ def fail_abandoned_runs(inst: dg.DagsterInstance) -> list[str]:
 
 def run_nightly(*, partition: date | None = None, start: date | None = None, end: date | None = None,
                 as_of: date | None = None, job_name: str = NIGHTLY_JOB,
-                asset_selection: list[dg.AssetKey] | None = None, verbose: bool = True) -> RunOutcome:
+                asset_selection: list[dg.AssetKey] | None = None, verbose: bool = True,
+                settings: Settings | None = None) -> RunOutcome:
     """Execute the nightly job for one day, or for a range of days in one run (optionally only the
     assets ``asset_selection``). ``verbose``: one line per step and every log message, else a
-    progress bar."""
-    from pipelines.definitions import defs
-
+    progress bar. ``settings``: default, the environment's."""
+    settings = settings or get_settings()
     tags: dict[str, str] = {}
     if start is not None and end is not None:
         tags[RANGE_START_TAG] = start.isoformat()
@@ -188,8 +203,8 @@ def run_nightly(*, partition: date | None = None, start: date | None = None, end
         tags[AS_OF_TAG] = as_of.isoformat()
     tags[RUNNER_PID_TAG] = str(os.getpid())
     tags[RUNNER_HOST_TAG] = socket.gethostname()
-    job = defs.resolve_job_def(job_name)
-    inst = instance()
+    job = definitions(settings).resolve_job_def(job_name)
+    inst = instance(settings)
     abandoned = fail_abandoned_runs(inst)
     started = time.monotonic()
     steps = len(job.get_subset(asset_selection=set(asset_selection)).nodes_in_topological_order) \
@@ -209,13 +224,13 @@ def run_nightly(*, partition: date | None = None, start: date | None = None, end
     if verbose:
         result = execute()
     else:  # the console shows the progress bar; everything the run prints goes to its log file
-        log_file = run_log_file(get_settings())
+        log_file = run_log_file(settings)
         with open(log_file, "w", encoding="utf-8") as log, progress.console(sys.stdout), \
                 contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             result = execute()
     outcome = RunOutcome(run_id=result.run_id, success=result.success, seconds=time.monotonic() - started,
                          abandoned_runs=abandoned, log_file=log_file)
-    data_dir = get_settings().data_dir
+    data_dir = settings.data_dir
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
@@ -241,7 +256,7 @@ def run_nightly(*, partition: date | None = None, start: date | None = None, end
                 outcome.sources_missing.append((evaluation.asset_key.to_user_string(),
                                                 evaluation.description or "rejected", count))
     outcome.published = {k: v for k, v in outcome.published.items() if k.startswith(_PUBLISHED_PREFIXES)}
-    outcome.data_warnings = data_warnings(get_settings().warehouse_path, result.run_id)
+    outcome.data_warnings = data_warnings(settings.warehouse_path, result.run_id)
     return outcome
 
 
@@ -281,14 +296,6 @@ def run_log_file(settings: Settings) -> Path:
     return folder / f"run-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
 
 
-def published_as_of(serving_db) -> date | None:
-    import duckdb
-
-    with duckdb.connect(str(serving_db), read_only=True) as con:
-        row = con.execute("select max(as_of_date) from marts._publish_info").fetchone()
-    return row[0] if row and row[0] else None
-
-
 def serving_night(settings: Settings | None = None) -> Path:
     """The DuckDB file of the night ``serving/kpi.duckdb`` points at (steps and reports open this
     file, not the link, so that one run reads one night from start to end)."""
@@ -302,71 +309,21 @@ def serving_night(settings: Settings | None = None) -> Path:
     return night
 
 
-def build_reports(*, as_of: date | None, org: str | None, lang: str | None,
-                  run_id: str | None = None) -> list[Path]:
-    """Every report from the published serving copy into ``<data>/reports/<as-of>/``."""
-    import duckdb
+def build_reports(settings: Settings, *, as_of: date | None, org: str | None, lang: str | None) -> list[Path]:
+    """Every report from the published serving copy into ``<data>/reports/<as-of>/`` (`kpi report`)."""
+    from pipelines.reporting import build_reports as build
 
-    from pipelines.publish.scope import subtree
-    from quality.catalog import lint_catalog
-    from reports import build_all
-
-    s = get_settings()
-    night = serving_night(s)
-    with duckdb.connect(str(night), read_only=True) as con:
-        if org:
-            subtree(con, org)  # an unknown org unit is said in one line, before any report is written
-        as_of = as_of or published_as_of(night)
-        if as_of is None:
-            raise UsageError(f"{night} records no as-of date: pass --date")
-        findings = lint_catalog(s.catalog_dir, s.dbt_project_dir, warehouse_path=None)
-        out_dir = s.reports_dir / as_of.isoformat()
-        if org:
-            out_dir = out_dir / f"org-{org}"
-        return build_all(
-            con,
-            out_dir,
-            as_of=as_of,
-            lang=lang or s.report_lang,
-            org=org,
-            quarantine_dir=s.quarantine_dir,
-            lint_findings=[f.as_dict() for f in findings],
-            show_person_names=s.serving_show_person_names,
-        )
-
-
-def prune_reports(reports_dir: Path, keep: int, protect: date | None = None) -> list[str]:
-    """Delete the report folders (``<reports>/<as-of date>/``) of all but the ``keep`` latest as-of
-    dates (``protect`` is always kept); return the folders removed."""
-    import shutil
-
-    nights = []
-    for folder in Path(reports_dir).glob("????-??-??"):
-        try:
-            nights.append((date.fromisoformat(folder.name), folder))
-        except ValueError:
-            continue
-    nights.sort(reverse=True)
-    removed = []
-    for day, folder in nights[keep:]:
-        if day != protect and folder.is_dir():
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder.name)
-    return sorted(removed)
+    night = serving_night(settings)
+    try:
+        return build(night, ServingResource.from_settings(settings).report_config(), as_of=as_of, org=org, lang=lang)
+    except ValueError as exc:  # no as-of date recorded: said in one line
+        raise UsageError(str(exc)) from exc
 
 
 def serving_targets(settings: Settings | None = None):  # -> pipelines.publish.targets.ServingTargets
-    from pipelines.publish.targets import ServingTargets
-
+    """Every serving target of ``settings`` (`kpi publish`, `kpi rollback`, `kpi status`)."""
     s = settings or get_settings()
-    return ServingTargets(
-        serving_dir=s.serving_dir,
-        pg_url=s.serving_pg_url.get_secret_value() if s.serving_pg_url else None,
-        reader_role=s.serving_pg_readonly_role,
-        reader_password=s.serving_pg_reader_password.get_secret_value() if s.serving_pg_reader_password else None,
-        unit_roles=s.pg_unit_roles(),
-        unit_role_prefix=s.serving_pg_unit_role_prefix,
-    )
+    return ServingResource.from_settings(s).targets(secrets=s)
 
 
 def check_catalog(settings: Settings | None = None) -> None:
@@ -376,7 +333,7 @@ def check_catalog(settings: Settings | None = None) -> None:
     load_catalog((settings or get_settings()).catalog_dir)
 
 
-def status_lines() -> list[str]:
+def status_lines(settings: Settings | None = None) -> list[str]:
     """What a data engineer checks in the morning: last runs, newest partitions, serving copies, alerts."""
     import sqlite3
 
@@ -384,9 +341,9 @@ def status_lines() -> list[str]:
 
     from pipelines.publish.targets import describe_nights, served_nights
 
-    s = get_settings()
+    s = settings or get_settings()
     lines: list[str] = []
-    records = instance().get_run_records(limit=5)
+    records = instance(s).get_run_records(limit=5)
     lines.append("latest runs:")
     if not records:
         lines.append("  (none)")

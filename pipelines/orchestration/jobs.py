@@ -2,8 +2,8 @@
 
 - ``nightly``: everything from the raw lake to the alerts, for one daily partition (or a range in
   one run for backfills), in one process — one DuckDB writer.
-- ``nightly_schedule``: at ``KPI_SCHEDULE_CRON`` in ``KPI_TIMEZONE`` (default 02:00 Asia/Shanghai),
-  runs yesterday's partition.
+- ``nightly_schedule``: at the cron and time zone it is built with (the settings' ``KPI_SCHEDULE_CRON``
+  and ``KPI_TIMEZONE``, default 02:00 Asia/Shanghai), runs yesterday's partition.
 - ``late_files_sensor``: landing files that appear (or change) after their day was run re-run those
   days for those tables and everything downstream of the raw lake — all of one tick in one run (one
   day, or a range), so a night with several late files builds the warehouse once, not once per file.
@@ -19,41 +19,41 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from pipelines.execution import NIGHTLY_JOB
 from pipelines.extract.lake import raw_partition_path
 from pipelines.extract.registry import SOURCE_TABLES
-from pipelines.run_dates import RANGE_END_TAG, RANGE_START_TAG
-from pipelines.settings import get_settings
+from pipelines.orchestration.resources import LakeResource
+from pipelines.orchestration.run_dates import RANGE_END_TAG, RANGE_START_TAG
 
+NIGHTLY_JOB = "nightly"
 LATE_FILES_SENSOR = "late_files_sensor"
 
 
-def nightly_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def nightly_job() -> dg.UnresolvedAssetJobDefinition:
+    """Every asset but the source systems; daily partitions (inferred from the extract assets)."""
     return dg.define_asset_job(
         NIGHTLY_JOB,
         selection=dg.AssetSelection.all() - dg.AssetSelection.groups("sources"),
-        partitions_def=partitions_def,
         executor_def=dg.in_process_executor,
         description="Extract the day's partitions, build and test the warehouse, publish, report, alert.",
         tags={"team": "data-engineering"},
     )
 
 
-def nightly_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    settings = get_settings()
+def nightly_schedule(job: dg.UnresolvedAssetJobDefinition, cron: str, timezone: str) -> dg.ScheduleDefinition:
+    """Yesterday's partition at ``cron`` in ``timezone`` (the settings' KPI_SCHEDULE_CRON, KPI_TIMEZONE)."""
 
     @dg.schedule(
         name="nightly_schedule",
-        cron_schedule=settings.schedule_cron,
-        execution_timezone=settings.timezone,
+        cron_schedule=cron,
+        execution_timezone=timezone,
         job=job,
-        description=f"Runs yesterday's partition at '{settings.schedule_cron}' ({settings.timezone}).",
+        description=f"Runs yesterday's partition at '{cron}' ({timezone}).",
     )
     def _nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         # Yesterday in the company's timezone, whatever timezone the tick time is expressed in.
         tick = context.scheduled_execution_time
         if tick.tzinfo is not None:
-            tick = tick.astimezone(ZoneInfo(settings.timezone))
+            tick = tick.astimezone(ZoneInfo(timezone))
         day = tick.date() - timedelta(days=1)
         return dg.RunRequest(run_key=f"nightly-{day.isoformat()}", partition_key=day.isoformat())
 
@@ -88,9 +88,8 @@ def late_files_sensor(job: dg.UnresolvedAssetJobDefinition,
         minimum_interval_seconds=300,
         description="Re-runs the days whose landing files arrive or change after the day was run (one run a tick).",
     )
-    def _late_files(context: dg.SensorEvaluationContext):
-        settings = get_settings()
-        landing_dir = settings.landing_dir
+    def _late_files(context: dg.SensorEvaluationContext, lake: LakeResource):
+        landing_dir = Path(lake.landing_dir)
         cursor = json.loads(context.cursor) if context.cursor else {}
         current = _landing_files(landing_dir) if landing_dir.exists() else {}
         if not cursor:
@@ -102,7 +101,7 @@ def late_files_sensor(job: dg.UnresolvedAssetJobDefinition,
         for path, (asset, day, mtime) in current.items():
             if cursor.get(path) == mtime:
                 continue
-            if _already_run(settings.lake_dir, asset, day):
+            if _already_run(Path(lake.lake_dir), asset, day):
                 late.setdefault(day, set()).add(asset)
             else:
                 not_run += 1

@@ -3,7 +3,7 @@
 Default: one progress bar — redrawn in place on a terminal, a line at every fifth of the way
 otherwise (cron mails, CI logs) — plus a one-line message for each failed step; everything else the
 run prints (dbt's own lines, library warnings) goes to the run's log file (see
-``pipelines.execution.run_nightly``), and the CLI prints a summary at the end (≤ 40 lines). With
+``pipelines.orchestration.runner.run_nightly``), and the CLI prints a summary at the end (≤ 40 lines). With
 ``-v`` (verbose): one line per step start and end with its duration, and every message the steps log
 (dbt's own lines included) on the console.
 
