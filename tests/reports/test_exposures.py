@@ -1,4 +1,4 @@
-"""Every report is a dbt exposure (dbt_project/models/marts/_exposures.yml) whose ``depends_on``
+"""Every report is a dbt exposure (dbt_project/models/exposures.yml) whose ``depends_on``
 lists exactly the marts the report reads — recorded here by watching ``reports.marts.read`` while
 each report is built on the synthetic marts."""
 
@@ -21,7 +21,7 @@ from reports.quality import build_quality_report, quality_inputs_from_warehouse
 from reports.review import build_review_report
 from tests.fixtures.synthetic_marts import AS_OF
 
-EXPOSURES = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "marts" / "_exposures.yml"
+EXPOSURES = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "exposures.yml"
 
 
 def _exposures() -> dict[str, set[str]]:
