@@ -204,24 +204,9 @@ def _factors(truth: pd.DataFrame, kpi: str, teams: list[str], cal: pd.DataFrame)
 # --- the dataset -------------------------------------------------------------------------------------
 
 
-def make_dataset(seed: int, *, start: date = DEFAULT_START, end: date = DEFAULT_END, n_events: int = 40,
-                 scale: float = 1.0) -> SyntheticDataset:
-    """Simulate the five anomaly KPIs of the demo company for every team, with ``n_events`` events."""
-    rng = np.random.default_rng(seed)
-    cal = load_calendar(start, end)
-    n = len(cal)
-    truth = plan_events(cal, seed, n_events, scale)
-    dates = cal["date"].to_numpy()
-    daily: list[pd.DataFrame] = []
-
-    def add_daily(kpi: str, teams: list[str], value: np.ndarray, num: np.ndarray | None, den: np.ndarray | None):
-        for i, t in enumerate(teams):
-            daily.append(pd.DataFrame({
-                "kpi_id": kpi, "org_unit_id": t, "date": dates, "value": value[i],
-                "numerator": num[i] if num is not None else np.nan,
-                "denominator": den[i] if den is not None else np.nan,
-            }))
-
+def _sales_series(rng: np.random.Generator, cal: pd.DataFrame, truth: pd.DataFrame, scale: float) -> list[tuple]:
+    """Net revenue: Poisson orders × lognormal order values. Each series: (kpi, teams, value, numerator, denominator), one row per team."""
+    series: list[tuple] = []
     # net revenue: Poisson orders × lognormal order values
     teams = [t[0] for t in SALES]
     prof = [profile(cal, "online_sales" if o else "b2b_sales") for *_, o in SALES]
@@ -234,8 +219,15 @@ def make_dataset(seed: int, *, start: date = DEFAULT_START, end: date = DEFAULT_
     vals = rng.lognormal(np.log(ORDER_VALUE) - sigma**2 / 2, sigma, int(counts.sum()))
     owner = np.repeat(np.arange(counts.size), counts.ravel())
     revenue = np.bincount(owner, weights=vals, minlength=counts.size).reshape(counts.shape)
-    add_daily("net_revenue", teams, revenue, None, None)
+    series.append(("net_revenue", teams, revenue, None, None))
+    return series
 
+
+def _service_series(rng: np.random.Generator, cal: pd.DataFrame, truth: pd.DataFrame, scale: float) -> tuple[list[tuple], pd.DataFrame]:
+    """Service desk: tickets, complaints, first-response times (and the tickets' frame). Each series: (kpi, teams, value, numerator, denominator), one row per team."""
+    series: list[tuple] = []
+    n = len(cal)
+    dates = cal["date"].to_numpy()
     # service desk: tickets, complaints, first-response times
     teams = [t[0] for t in SERVICE]
     lam = _lambda(cal, np.array([t[1] for t in SERVICE]), np.array([t[2] for t in SERVICE]),
@@ -253,7 +245,7 @@ def make_dataset(seed: int, *, start: date = DEFAULT_START, end: date = DEFAULT_
     complaints = np.where(np.isnan(cfac), complaints, np.minimum(injected, tickets)).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(tickets > 0, complaints / tickets, np.nan)
-    add_daily("complaint_rate", teams, rate, complaints.astype(float), tickets.astype(float))
+    series.append(("complaint_rate", teams, rate, complaints.astype(float), tickets.astype(float)))
     med = np.array([t[3] for t in SERVICE]) * 60.0
     owner = np.repeat(np.arange(tickets.size), tickets.ravel())
     team_of = owner // n
@@ -264,8 +256,14 @@ def make_dataset(seed: int, *, start: date = DEFAULT_START, end: date = DEFAULT_
     frt = np.maximum(1, np.round(frt))
     t_frame = pd.DataFrame({"team": team_of, "date": dates[day_of], "frt": frt})
     p90 = t_frame.groupby(["team", "date"])["frt"].quantile(0.9).unstack().reindex(columns=dates)
-    add_daily("first_response_p90", teams, p90.reindex(range(len(teams))).to_numpy(), None, None)
+    series.append(("first_response_p90", teams, p90.reindex(range(len(teams))).to_numpy(), None, None))
+    return series, t_frame
 
+
+def _production_series(rng: np.random.Generator, cal: pd.DataFrame, truth: pd.DataFrame, scale: float) -> list[tuple]:
+    """Production: runs, produced, good. Each series: (kpi, teams, value, numerator, denominator), one row per team."""
+    series: list[tuple] = []
+    n = len(cal)
     # production: runs, produced, good
     teams = [t[0] for t in PRODUCTION]
     lam = _lambda(cal, np.array([t[1] for t in PRODUCTION]), np.array([t[2] for t in PRODUCTION]),
@@ -280,8 +278,13 @@ def make_dataset(seed: int, *, start: date = DEFAULT_START, end: date = DEFAULT_
     good_d = np.bincount(owner, weights=good, minlength=runs.size).reshape(runs.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         qrate = np.where(prod_d > 0, good_d / prod_d, np.nan)
-    add_daily("quality_pass_rate", teams, qrate, good_d, prod_d)
+    series.append(("quality_pass_rate", teams, qrate, good_d, prod_d))
+    return series
 
+
+def _bug_series(rng: np.random.Generator, cal: pd.DataFrame, truth: pd.DataFrame) -> list[tuple]:
+    """R&D bugs. Each series: (kpi, teams, value, numerator, denominator), one row per team."""
+    series: list[tuple] = []
     # R&D bugs
     teams = [t[0] for t in RND]
     lam = _lambda(cal, np.array([t[1] for t in RND]), np.zeros(len(RND)), profile(cal, "rnd_bugs"),
@@ -289,7 +292,33 @@ def make_dataset(seed: int, *, start: date = DEFAULT_START, end: date = DEFAULT_
     bugs = rng.poisson(lam * _noise(rng, lam.shape)).astype(float)
     bfac = _factors(truth, "bugs_reported", teams, cal)
     bugs = np.where(np.isnan(bfac), bugs, np.round(lam * np.nan_to_num(bfac)))
-    add_daily("bugs_reported", teams, bugs, None, None)
+    series.append(("bugs_reported", teams, bugs, None, None))
+    return series
+
+
+def make_dataset(seed: int, *, start: date = DEFAULT_START, end: date = DEFAULT_END, n_events: int = 40,
+                 scale: float = 1.0) -> SyntheticDataset:
+    """Simulate the five anomaly KPIs of the demo company for every team, with ``n_events`` events."""
+    rng = np.random.default_rng(seed)
+    cal = load_calendar(start, end)
+    truth = plan_events(cal, seed, n_events, scale)
+    dates = cal["date"].to_numpy()
+    daily: list[pd.DataFrame] = []
+
+    def add_daily(kpi: str, teams: list[str], value: np.ndarray, num: np.ndarray | None, den: np.ndarray | None):
+        for i, t in enumerate(teams):
+            daily.append(pd.DataFrame({
+                "kpi_id": kpi, "org_unit_id": t, "date": dates, "value": value[i],
+                "numerator": num[i] if num is not None else np.nan,
+                "denominator": den[i] if den is not None else np.nan,
+            }))
+
+    sales = _sales_series(rng, cal, truth, scale)
+    service, t_frame = _service_series(rng, cal, truth, scale)
+    production = _production_series(rng, cal, truth, scale)
+    bugs = _bug_series(rng, cal, truth)
+    for kpi, teams, value, num, den in [*sales, *service, *production, *bugs]:
+        add_daily(kpi, teams, value, num, den)
 
     daily_df = pd.concat(daily, ignore_index=True)
     daily_df["date"] = pd.to_datetime(daily_df["date"])

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pipelines.user_errors import (
@@ -245,8 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument("-v", "--verbose", action="store_true",
                          help="full logs of a run (default: a progress bar and a summary); the traceback of an unexpected error")
+    _add_build_commands(sub, verbose)
+    _add_report_commands(sub, verbose)
+    _add_serving_commands(sub, verbose)
+    return p
 
 
+def _add_build_commands(sub: Any, verbose: argparse.ArgumentParser) -> None:
+    """generate, prepare, demo, run, backfill, lint (in `kpi -h`'s order)."""
     g = sub.add_parser("generate", parents=[verbose], help="generate the demo company's source systems")
     g.add_argument("--seed", type=int)
     g.add_argument("--scale", type=float)
@@ -275,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--catalog", help="catalog directory (default: dbt_project/catalog)")
     lint.set_defaults(func=cmd_lint)
 
+
+def _add_report_commands(sub: Any, verbose: argparse.ArgumentParser) -> None:
+    """report, status, ack."""
     rep = sub.add_parser("report", parents=[verbose], help="build the reports from the published warehouse")
     rep.add_argument("--date", type=_iso, help="as-of date (default: the published as-of date)")
     rep.add_argument("--org", help="scope to this org unit's subtree")
@@ -288,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("alert")
     a.set_defaults(func=cmd_ack)
 
+
+def _add_serving_commands(sub: Any, verbose: argparse.ArgumentParser) -> None:
+    """publish, rollback, checkin, bench."""
     pu = sub.add_parser("publish", parents=[verbose], help="publish the last good build again to every serving target "
                                          "(Parquet, PostgreSQL), or one org unit's part to a folder")
     pu.add_argument("--night", help="a kept night (run id or its first characters; default: the current one)")
@@ -311,7 +324,6 @@ def build_parser() -> argparse.ArgumentParser:
     be = sub.add_parser("bench", help="benchmark the nightly run (see benchmarks/)")
     be.add_argument("rest", nargs=argparse.REMAINDER)
     be.set_defaults(func=cmd_bench)
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -345,7 +357,7 @@ def _report_error(args: argparse.Namespace, exc: Exception) -> int:
         from pipelines.settings import get_settings
 
         data_dir = get_settings().data_dir
-    except Exception:  # noqa: S110 - the settings themselves may be what is wrong
+    except Exception:  # the settings themselves may be what is wrong
         pass
     line = describe(exc, data_dir)
     if getattr(args, "verbose", False):

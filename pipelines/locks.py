@@ -13,7 +13,6 @@ other process holds DuckDB's own lock on the file (that open also replays a kill
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+from filelock import FileLock, Timeout
 
 WAREHOUSE_POOL = "warehouse"
 
@@ -35,33 +35,32 @@ def warehouse_lock(
     """Hold the exclusive writer lock of ``warehouse_path`` for the duration of the block."""
     lock_path = Path(f"{warehouse_path}.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    # an OS lock (flock) on the lock file; the holder's pid is written into it for whoever looks
+    lock = FileLock(lock_path, poll_interval=0.2, fallback_to_soft=False, preserve_lock_file=True,
+                    on_acquired=_write_pid)
+    deadline = time.monotonic() + timeout_s
     try:
-        deadline = time.monotonic() + timeout_s
-        announced = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not announced and on_wait is not None:
-                    on_wait(f"waiting for another writer of {warehouse_path} to finish")
-                    announced = True
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"{warehouse_path} is still locked by another writer after {timeout_s:.0f} s "
-                        f"(lock file {lock_path})"
-                    ) from None
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        lock.acquire(timeout=0)
+    except Timeout:
+        if on_wait is not None:
+            on_wait(f"waiting for another writer of {warehouse_path} to finish")
+        try:
+            lock.acquire(timeout=max(deadline - time.monotonic(), 0))
+        except Timeout:
+            raise TimeoutError(
+                f"{warehouse_path} is still locked by another writer after {timeout_s:.0f} s "
+                f"(lock file {lock_path})"
+            ) from None
+    try:
         _wait_until_duckdb_released(warehouse_path, deadline, timeout_s, on_wait)
         yield
     finally:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        lock.release()
+
+
+def _write_pid(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
 
 
 def _wait_until_duckdb_released(

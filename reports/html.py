@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import html as _html
 import json
 import math
 import os
@@ -25,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import markupsafe
 import numpy as np
 import pandas as pd
 
@@ -37,19 +37,23 @@ class Html(str):
 
     __slots__ = ()
 
+    def __html__(self) -> str:  # markupsafe's protocol: trusted markup is not escaped again
+        return self
+
     def __add__(self, other: object) -> Html:  # keeps the marker when markup is concatenated
         return Html(str.__add__(self, esc(other)))
 
 
 def esc(value: Any) -> Html:
-    """Escape a value for HTML text or a quoted attribute (`Html` passes through unchanged)."""
+    """Escape a value for HTML text or a quoted attribute (`Html` passes through unchanged):
+    ``& < > " '`` become ``&amp; &lt; &gt; &#34; &#39;`` (markupsafe)."""
     if isinstance(value, Html):
         return value
     if value is None:
         return Html("")
     if isinstance(value, float) and math.isnan(value):
         return Html("")
-    return Html(_html.escape(str(value), quote=True))
+    return Html(markupsafe.escape(str(value)))
 
 
 def join(parts: Iterable[Any], sep: str = "") -> Html:

@@ -278,8 +278,8 @@ def _fmt_field(value: Any) -> str:
     return str(value)
 
 
-def _period_changes(ctx: Context, data: _Data, page: Page) -> Html:
-    t = ctx.i18n
+def _definition_changes(ctx: Context, data: _Data) -> list[dict[str, Any]]:
+    """One row per definition field changed by a KPI version that took effect within the period."""
     in_scope_kpis = {k for (_u, k) in data.att} | {k for (_u, k) in data.act}
     versions = marts.normalise_dates(marts.read(ctx.con, "kpi_definitions", order_by=("kpi_id", "valid_from")),
                                      "valid_from", "valid_to")
@@ -299,11 +299,12 @@ def _period_changes(ctx: Context, data: _Data, page: Page) -> Html:
                                      "version_after": after.get("version"), "valid_from": vf,
                                      "reason": ctx.free_text(after.get("version_reason")), "field": fld,
                                      "before": ctx.free_text(old), "after": ctx.free_text(new)})
-    def_cols = [Col("kpi", t("kpi"), lambda r: ctx.kpi_title(r["kpi_id"])),
-                Col("version_after", t("version"), lambda r: f"v{r['version_before']} → v{r['version_after']}"),
-                Col("valid_from", t("valid_from")), Col("reason", t("reason"), wrap=True), Col("field", t("field")),
-                Col("before", t("before"), wrap=True),
-                Col("after", t("after"), wrap=True)]
+    return def_rows
+
+
+def _target_and_weight_changes(ctx: Context, data: _Data) -> list[dict[str, Any]]:
+    """Targets set by another plan version (within the period, or since the previous one) and
+    weights that changed."""
     target_rows = []
     for (unit, kpi), rows in sorted(data.targets.items()):
         plans = sorted({str(r.get("plan_version")) for r in rows if not is_missing(r.get("plan_version"))})
@@ -328,6 +329,18 @@ def _period_changes(ctx: Context, data: _Data, page: Page) -> Html:
             "before": to_float(before.get("weight")) if before else None, "after": to_float(w.get("weight")),
             "valid_from": w.get("valid_from"),
         })
+    return target_rows
+
+
+def _period_changes(ctx: Context, data: _Data, page: Page) -> Html:
+    t = ctx.i18n
+    def_rows = _definition_changes(ctx, data)
+    def_cols = [Col("kpi", t("kpi"), lambda r: ctx.kpi_title(r["kpi_id"])),
+                Col("version_after", t("version"), lambda r: f"v{r['version_before']} → v{r['version_after']}"),
+                Col("valid_from", t("valid_from")), Col("reason", t("reason"), wrap=True), Col("field", t("field")),
+                Col("before", t("before"), wrap=True),
+                Col("after", t("after"), wrap=True)]
+    target_rows = _target_and_weight_changes(ctx, data)
     page.export("target_changes", pd.DataFrame(target_rows), TARGET_CHANGE_COLUMNS)
     grouped: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in target_rows:

@@ -157,48 +157,56 @@ def trend(
             poly = " ".join(f"{_num(a)},{_num(b)}" for a, b in pts_hi + pts_lo[::-1])
             out.append(f'<polygon points="{poly}" fill="{theme.BAND_GREEN}" opacity="0.7"/>')
     for line in lines:
-        segment: list[str] = []
-        segments: list[list[str]] = []
-        values = list(line.values)
-        partial: tuple[str, str] | None = None
-        if line.partial_last:
-            last = max((i for i, v in enumerate(values) if _ok(v)), default=None)
-            if last is not None:
-                prev = last - 1 if last > 0 and _ok(values[last - 1]) else None
-                end = _pt(px(last), py(values[last]))  # type: ignore[arg-type]
-                start = _pt(px(prev), py(values[prev])) if prev is not None else ""  # type: ignore[arg-type]
-                partial = (start, end)
-                values[last] = None
-        for i, v in enumerate(values):
-            if _ok(v):
-                assert v is not None
-                segment.append(_pt(px(i), py(v)))
-            elif segment:
-                segments.append(segment)
-                segment = []
-        if segment:
-            segments.append(segment)
-        dash = f' stroke-dasharray="{line.dash}"' if line.dash else ""
-        style = f' class="{line.cls}"' if line.cls else f' stroke="{line.colour}" stroke-width="{line.width}"{dash}'
-        partial_style = (f' class="{line.cls} pt"' if line.cls else
-                         f' stroke="{line.colour}" stroke-width="{line.width}" stroke-dasharray="3 2"')
-        for seg in segments:
-            if len(seg) == 1:
-                cx, cy = seg[0].split(",")
-                out.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{line.colour}"/>')
-            else:
-                out.append(f'<polyline points="{" ".join(seg)}"{style}/>')
-        if partial is not None:
-            start, end = partial
-            if start:
-                out.append(f'<polyline points="{start} {end}"{partial_style}/>')
-            cx, cy = end.split(",")
-            out.append(f'<circle cx="{cx}" cy="{cy}" r="2.6" fill="#fff" stroke="{line.colour}" stroke-width="1.4"/>')
-        elif segments and not line.dash:
-            cx, cy = segments[-1][-1].split(",")
-            out.append(f'<circle cx="{cx}" cy="{cy}" r="2.4" fill="{line.colour}"/>')
+        out += _trend_line(line, px, py)
     out.append("</svg>")
     return Html("".join(out))
+
+
+def _trend_line(line: Line, px: Callable[[int], float], py: Callable[[float], float]) -> list[str]:
+    """One line of a trend chart: its polylines (gaps break it; a lone point is a dot), the dashed
+    segment to a running period's hollow last point, or a dot on the last point."""
+    out: list[str] = []
+    segment: list[str] = []
+    segments: list[list[str]] = []
+    values = list(line.values)
+    partial: tuple[str, str] | None = None
+    if line.partial_last:
+        last = max((i for i, v in enumerate(values) if _ok(v)), default=None)
+        if last is not None:
+            prev = last - 1 if last > 0 and _ok(values[last - 1]) else None
+            end = _pt(px(last), py(values[last]))  # type: ignore[arg-type]
+            start = _pt(px(prev), py(values[prev])) if prev is not None else ""  # type: ignore[arg-type]
+            partial = (start, end)
+            values[last] = None
+    for i, v in enumerate(values):
+        if _ok(v):
+            assert v is not None
+            segment.append(_pt(px(i), py(v)))
+        elif segment:
+            segments.append(segment)
+            segment = []
+    if segment:
+        segments.append(segment)
+    dash = f' stroke-dasharray="{line.dash}"' if line.dash else ""
+    style = f' class="{line.cls}"' if line.cls else f' stroke="{line.colour}" stroke-width="{line.width}"{dash}'
+    partial_style = (f' class="{line.cls} pt"' if line.cls else
+                     f' stroke="{line.colour}" stroke-width="{line.width}" stroke-dasharray="3 2"')
+    for seg in segments:
+        if len(seg) == 1:
+            cx, cy = seg[0].split(",")
+            out.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{line.colour}"/>')
+        else:
+            out.append(f'<polyline points="{" ".join(seg)}"{style}/>')
+    if partial is not None:
+        start, end = partial
+        if start:
+            out.append(f'<polyline points="{start} {end}"{partial_style}/>')
+        cx, cy = end.split(",")
+        out.append(f'<circle cx="{cx}" cy="{cy}" r="2.6" fill="#fff" stroke="{line.colour}" stroke-width="1.4"/>')
+    elif segments and not line.dash:
+        cx, cy = segments[-1][-1].split(",")
+        out.append(f'<circle cx="{cx}" cy="{cy}" r="2.4" fill="{line.colour}"/>')
+    return out
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "kpi-ack"
     sys_version = ""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:  # http.server API
         token = self._token()
         if token is None:
             return
@@ -53,7 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send(200, _page("Acknowledge alert", form))
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server API
+    def do_POST(self) -> None:  # http.server API
         token = self._token()
         if token is None:
             return
@@ -83,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server API
+    def log_message(self, format: str, *args: object) -> None:  # http.server API
         # the request line holds the token: log without it
         log.info("ack endpoint: %s", _PATH.sub("/ack/<token>", str(args[0]) if args else "").strip())
 

@@ -878,6 +878,48 @@ def _wide(g: pd.DataFrame, keys: list[str], date_col: str, col: str | None, inde
         dtype=float)
 
 
+def _panel_dates(dates_of_rows: pd.Series, freq: str, pandas_freq: str) -> pd.DatetimeIndex:
+    """The panel's time axis: every day (week) from the first to the last row's date; the rows'
+    own dates for the other frequencies."""
+    start, end = dates_of_rows.min(), dates_of_rows.max()
+    if freq_family(freq) in ("D", "W"):
+        return pd.date_range(start, end, freq=pandas_freq if freq_family(freq) == "D" else "7D")
+    return pd.DatetimeIndex(sorted(dates_of_rows.unique()))
+
+
+def _holidays_and_workdays(
+    cal: pd.DataFrame | None, dates: pd.DatetimeIndex, freq: str
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Holiday and workday flags of ``dates`` from the calendar (daily series only have workdays;
+    a day the calendar lacks is a workday when it is Monday to Friday and no holiday)."""
+    hol = wd = None
+    if cal is not None:
+        hol = cal["is_holiday"].reindex(dates).fillna(False).to_numpy(dtype=bool)
+        if "is_workday" in cal.columns and freq_family(freq) == "D":
+            wd = cal["is_workday"].reindex(dates).to_numpy(dtype=object)
+            fallback = np.asarray(dates.day_of_week < 5) & ~hol
+            wd = np.where(pd.isna(wd), fallback, wd).astype(bool)
+    return hol, wd
+
+
+def _collect_events_and_flags(
+    key_frame: pd.DataFrame, panel: PanelDetection, dates: pd.DatetimeIndex,
+    all_events: list[pd.DataFrame], all_flags: list[pd.DataFrame],
+) -> None:
+    """Append the panel's events and flagged points, with their series keys, to the lists."""
+    ev = panel_events(panel)
+    if len(ev):
+        kf = key_frame.iloc[ev["series"].to_numpy()].reset_index(drop=True)
+        all_events.append(pd.concat([kf, ev.drop(columns=["series"]).reset_index(drop=True)], axis=1))
+    s_idx, t_idx = np.nonzero(panel.flag)
+    if s_idx.size:
+        fl = key_frame.iloc[s_idx].reset_index(drop=True)
+        fl["date"] = dates[t_idx]
+        fl["score"] = panel.score[s_idx, t_idx]
+        fl["event_id"] = panel.event[s_idx, t_idx]
+        all_flags.append(fl)
+
+
 def detect_frame(
     data: pd.DataFrame,
     *,
@@ -935,11 +977,7 @@ def detect_frame(
     for members in groups.values():
         g = df[df[group_key].isin(members)].drop_duplicates(keys + [date_col], keep="last")
         prm = prm_of[members[0]]
-        start, end = g[date_col].min(), g[date_col].max()
-        if freq_family(freq) in ("D", "W"):
-            dates = pd.date_range(start, end, freq=pandas_freq if freq_family(freq) == "D" else "7D")
-        else:
-            dates = pd.DatetimeIndex(sorted(g[date_col].unique()))
+        dates = _panel_dates(g[date_col], freq, pandas_freq)
         wide = g.pivot(index=keys, columns=date_col, values=value_col).reindex(columns=dates)
         key_frame = wide.index.to_frame(index=False)
         vals = wide.to_numpy(dtype=float)
@@ -950,13 +988,7 @@ def detect_frame(
         if detector == "baseline":
             panel = detect_baseline_panel(vals, dates, freq=freq, direction=dirn, labels=lab, units=unit)
         else:
-            hol = wd = None
-            if cal is not None:
-                hol = cal["is_holiday"].reindex(dates).fillna(False).to_numpy(dtype=bool)
-                if "is_workday" in cal.columns and freq_family(freq) == "D":
-                    wd = cal["is_workday"].reindex(dates).to_numpy(dtype=object)
-                    fallback = np.asarray(dates.day_of_week < 5) & ~hol
-                    wd = np.where(pd.isna(wd), fallback, wd).astype(bool)
+            hol, wd = _holidays_and_workdays(cal, dates, freq)
             panel = detect_panel(
                 vals, dates, freq=freq, direction=dirn, holidays=hol, workdays=wd,
                 exclusions=exclusion_matrix(key_frame, dates, exclusions),
@@ -969,17 +1001,7 @@ def detect_frame(
                 counts=[bool(_pick(counts, k, False)) for k in first],
             )
         panels.append((key_frame, panel))
-        ev = panel_events(panel)
-        if len(ev):
-            kf = key_frame.iloc[ev["series"].to_numpy()].reset_index(drop=True)
-            all_events.append(pd.concat([kf, ev.drop(columns=["series"]).reset_index(drop=True)], axis=1))
-        s_idx, t_idx = np.nonzero(panel.flag)
-        if s_idx.size:
-            fl = key_frame.iloc[s_idx].reset_index(drop=True)
-            fl["date"] = dates[t_idx]
-            fl["score"] = panel.score[s_idx, t_idx]
-            fl["event_id"] = panel.event[s_idx, t_idx]
-            all_flags.append(fl)
+        _collect_events_and_flags(key_frame, panel, dates, all_events, all_flags)
     ev_cols = keys + ["event_id", "start_date", "end_date", "date", "actual_value", "expected_value", "lower",
                       "upper", "score", "severity", "direction", "impact", "kind", "reason", "n_points"]
     events = pd.concat(all_events, ignore_index=True) if all_events else pd.DataFrame(columns=ev_cols)

@@ -161,18 +161,11 @@ def calendar_features(
     )
 
 
-def _daily_buckets(
-    dates: pd.DatetimeIndex, workday: np.ndarray, month_end_days: int, month_start_days: int, quarter_end: bool,
-    basis: str = "calendar",
-) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
-    """Day-of-month buckets. Working days among the last ``month_end_days`` calendar days
-    (``basis="calendar"``, bucket 1 = the last day) or the last ``month_end_days`` working days
-    (``"workday"``); one bucket for days off among the last ``month_end_days`` calendar days (an
-    effect learned on working days does not carry over to their much lower volumes). Quarter-end months get their own month-end buckets (falling
-    back to the ordinary ones until they have history) and a "quarter-end week" (the 4 days before)."""
-    if basis not in ("calendar", "workday"):
-        raise ValueError(f"month_end_basis must be 'calendar' or 'workday', got {basis!r}")
-    n = len(dates)
+def _bucket_names(
+    month_end_days: int, month_start_days: int, quarter_end: bool
+) -> tuple[list[str], int, int, list[int]]:
+    """The day-of-month buckets' names, the month-end day-off bucket (0: none), the number of
+    month buckets and each bucket's fallback (the bucket it borrows from until it has history)."""
     names: list[str] = []
     names += [("month-end" if k == 0 else f"month-end−{k}") for k in range(month_end_days)]
     names += [("first-workday" if k == 0 else f"workday-{k + 1}") for k in range(month_start_days)]
@@ -193,6 +186,22 @@ def _daily_buckets(
         fallback.append(0)
         names.append("quarter-end week (day off)")
         fallback.append(0)
+    return names, weekend_bucket, n_month, fallback
+
+
+def _daily_buckets(
+    dates: pd.DatetimeIndex, workday: np.ndarray, month_end_days: int, month_start_days: int, quarter_end: bool,
+    basis: str = "calendar",
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """Day-of-month buckets. Working days among the last ``month_end_days`` calendar days
+    (``basis="calendar"``, bucket 1 = the last day) or the last ``month_end_days`` working days
+    (``"workday"``); one bucket for days off among the last ``month_end_days`` calendar days (an
+    effect learned on working days does not carry over to their much lower volumes). Quarter-end months get their own month-end buckets (falling
+    back to the ordinary ones until they have history) and a "quarter-end week" (the 4 days before)."""
+    if basis not in ("calendar", "workday"):
+        raise ValueError(f"month_end_basis must be 'calendar' or 'workday', got {basis!r}")
+    n = len(dates)
+    names, weekend_bucket, n_month, fallback = _bucket_names(month_end_days, month_start_days, quarter_end)
     if n == 0 or not names:
         return np.zeros(n, dtype=np.int64), tuple(names), np.asarray(fallback, dtype=np.int64)
     # A full calendar from the first month's start to the last month's end.

@@ -488,15 +488,8 @@ def _conformal_quantiles(errs: np.ndarray, lo_q: float, hi_q: float) -> np.ndarr
     return np.array([errs[lo_rank - 1], np.median(errs), errs[hi_rank - 1]])
 
 
-def apply_pools(rows: pd.DataFrame, pools: list[pd.Series], targets: pd.DataFrame | None,
-                kpis: pd.DataFrame, params: ForecastParams | None = None,
-                levels: Mapping[int, float] | None = None) -> pd.DataFrame:
-    """Add ``forecast_value``, ``forecast_low``, ``forecast_high``, ``target_value``, ``target_low``,
-    ``target_high`` and ``probability_on_target`` to projected rows (``forecast_raw``, ``error_mode``,
-    ``bucket`` …). ``levels``: the nominal level of the interval per elapsed bucket
-    (:func:`calibrated_levels`; ``params.coverage`` for the others)."""
-    prm = params or ForecastParams()
-    rows = rows.copy()
+def _with_targets(rows: pd.DataFrame, targets: pd.DataFrame | None) -> pd.DataFrame:
+    """``rows`` with the period's ``target_value``, ``target_low`` and ``target_high`` (NaN without)."""
     if targets is not None and len(targets):
         t = targets[KEYS + ["grain", "period_start", "target_value"] + [
             c for c in ("target_low", "target_high") if c in targets.columns]].copy()
@@ -507,6 +500,34 @@ def apply_pools(rows: pd.DataFrame, pools: list[pd.Series], targets: pd.DataFram
     for c in ("target_value", "target_low", "target_high"):
         if c not in rows.columns:
             rows[c] = np.nan
+    return rows
+
+
+def _outcomes_on_target(outcomes: np.ndarray, direction: object, tv: float, tl: float, th: float) -> int | None:
+    """How many of the possible outcomes meet the target (None: no target to meet). ``outcomes``
+    are sorted for a target range, as the callers' conformal errors are."""
+    if direction == "target_range":
+        lo = tl if np.isfinite(tl) else -np.inf
+        hi = th if np.isfinite(th) else np.inf
+        if not (np.isfinite(tl) or np.isfinite(th)):
+            return None
+        return np.searchsorted(outcomes, hi, side="right") - np.searchsorted(outcomes, lo, side="left")
+    if not np.isfinite(tv):
+        return None
+    if direction == "lower_is_better":
+        return np.searchsorted(np.sort(outcomes), tv, side="right")
+    return len(outcomes) - np.searchsorted(np.sort(outcomes), tv, side="left")
+
+
+def apply_pools(rows: pd.DataFrame, pools: list[pd.Series], targets: pd.DataFrame | None,
+                kpis: pd.DataFrame, params: ForecastParams | None = None,
+                levels: Mapping[int, float] | None = None) -> pd.DataFrame:
+    """Add ``forecast_value``, ``forecast_low``, ``forecast_high``, ``target_value``, ``target_low``,
+    ``target_high`` and ``probability_on_target`` to projected rows (``forecast_raw``, ``error_mode``,
+    ``bucket`` …). ``levels``: the nominal level of the interval per elapsed bucket
+    (:func:`calibrated_levels`; ``params.coverage`` for the others)."""
+    prm = params or ForecastParams()
+    rows = _with_targets(rows.copy(), targets)
     direction = rows["kpi_id"].map(kpis.drop_duplicates("kpi_id").set_index("kpi_id")["direction"])
     pool = _pool_for(rows, pools)
     level = rows["bucket"].map(levels or {}).fillna(prm.coverage).to_numpy(dtype=float) if "bucket" in rows else (
@@ -532,18 +553,9 @@ def apply_pools(rows: pd.DataFrame, pools: list[pd.Series], targets: pd.DataFram
             memo[key] = _conformal_quantiles(errs, (1 - level[i]) / 2, 1 - (1 - level[i]) / 2)
         q[i] = memo[key]
         outcomes = np.clip(f[i] * (1.0 + errs) if rel[i] else f[i] + errs, b_lo[i], b_hi[i])
-        if dirs[i] == "target_range":
-            lo = tl[i] if np.isfinite(tl[i]) else -np.inf
-            hi = th[i] if np.isfinite(th[i]) else np.inf
-            if not (np.isfinite(tl[i]) or np.isfinite(th[i])):
-                continue
-            k = np.searchsorted(outcomes, hi, side="right") - np.searchsorted(outcomes, lo, side="left")
-        elif not np.isfinite(tv[i]):
+        k = _outcomes_on_target(outcomes, dirs[i], tv[i], tl[i], th[i])
+        if k is None:
             continue
-        elif dirs[i] == "lower_is_better":
-            k = np.searchsorted(np.sort(outcomes), tv[i], side="right")
-        else:
-            k = len(outcomes) - np.searchsorted(np.sort(outcomes), tv[i], side="left")
         prob[i] = (k + 0.5) / (len(outcomes) + 1.0)
     with np.errstate(invalid="ignore"):
         if rel.any() or (~rel).any():

@@ -299,8 +299,46 @@ class _Engine:
             self.scale_due[r] = t + p.scale_refresh
         return self.scale_value.copy()
 
-    def step(self, t: int) -> None:
+    def _sparse_p_values(self, t: int, sparse: np.ndarray, pv: np.ndarray) -> None:
+        """Intermittent series (mostly zeros) are judged by the hurdle model: its p-values into ``pv``."""
+        if sparse.any():
+            r = np.nonzero(sparse)[0]
+            ph = self.hurdle.p_value(t, r)
+            ph = np.where(self.dirs[r] == "down", 1.0, np.where(self.dirs[r] == "both", np.minimum(2 * ph, 1.0), ph))
+            pv[r] = ph
+
+    def _empirical_p_values(self, t: int, cand: np.ndarray, zt: np.ndarray, pv: np.ndarray) -> None:
+        """The candidates' p-values raised to their series' empirical (and fitted) tail of past z."""
+        p = self.p
+        if cand.size:
+            lo = max(0, t - p.empirical_window)
+            hist = self.zhist[cand, lo:t]
+            hist = np.where(np.arange(lo, t)[None, :] >= self.model_since[cand][:, None], hist, np.nan)
+            pe = empirical_tail(hist, zt[cand], p.empirical_min_count)
+            pt = np.nan_to_num(self.tail.p_value(zt)[cand], nan=0.0)
+            pe = np.maximum(pe, pt)
+            pe = np.where(self.dirs[cand] == "both", 2 * pe, pe)
+            pv[cand] = np.maximum(pv[cand], pe)
+
+    def _write_outputs(self, t: int, valid: np.ndarray, judged: np.ndarray, flag: np.ndarray,
+                       sustained: np.ndarray, score: np.ndarray, pv: np.ndarray, zt: np.ndarray,
+                       pred: np.ndarray, seas: np.ndarray, sc: np.ndarray) -> None:
+        """Point ``t``'s score, flag, p-value, z, expected band, status and kind into the outputs."""
         p, out = self.p, self.out
+        out.score[:, t] = np.where(judged, score, np.nan)
+        out.flag[:, t] = flag
+        out.p_value[:, t] = pv
+        out.z[:, t] = np.where(judged, zt, np.nan)
+        known = np.isfinite(pred) & np.isfinite(sc)
+        centre = pred + seas
+        out.expected[:, t] = np.where(known, _back(centre, self.c, p), np.nan)
+        out.lower[:, t] = np.where(known, _back(centre - self.z_alpha * sc, self.c, p), np.nan)
+        out.upper[:, t] = np.where(known, _back(centre + self.z_alpha * sc, self.c, p), np.nan)
+        out.status[:, t] = np.select([~valid, ~judged, flag], [ST_MISSING, ST_NO_HISTORY, ST_ANOMALY], ST_OK)
+        out.kind[:, t] = np.where(flag, np.where(sustained & (pv > p.alpha), 2, np.where(zt > 0, 0, 1)), -1)
+
+    def step(self, t: int) -> None:
+        p = self.p
         self.check_periods(t)
         z = self.z[:, t]
         valid = np.isfinite(z)
@@ -323,27 +361,14 @@ class _Engine:
         judged = valid & (self.n_valid >= p.min_history) & np.isfinite(sc_raw) & np.isfinite(pred)
         pv = np.where(judged, _side_p(zt, self.dirs), np.nan)
         sparse = self.hurdle.intermittent(t) & judged if p.intermittent_zero_share < 1 else np.zeros(self.s_n, bool)
-        if sparse.any():
-            r = np.nonzero(sparse)[0]
-            ph = self.hurdle.p_value(t, r)
-            ph = np.where(self.dirs[r] == "down", 1.0, np.where(self.dirs[r] == "both", np.minimum(2 * ph, 1.0), ph))
-            pv[r] = ph
+        self._sparse_p_values(t, sparse, pv)
         if t >= self.rho_due:
             self.rho_due = t + 32
             self.long_run = long_run_factor(lag1_correlation(self.zhist[:, max(0, t - p.scale_window):t]))
         sustained = self.shift.update(t, np.where(sparse, np.nan, zt), judged & ~sparse, self.long_run)
         sustained &= np.where(self.dirs == "up", zt > 0, np.where(self.dirs == "down", zt < 0, True))
         self.tail.update(t, self.zhist)
-        cand = np.nonzero(judged & (pv <= p.alpha) & ~sparse)[0]
-        if cand.size:
-            lo = max(0, t - p.empirical_window)
-            hist = self.zhist[cand, lo:t]
-            hist = np.where(np.arange(lo, t)[None, :] >= self.model_since[cand][:, None], hist, np.nan)
-            pe = empirical_tail(hist, zt[cand], p.empirical_min_count)
-            pt = np.nan_to_num(self.tail.p_value(zt)[cand], nan=0.0)
-            pe = np.maximum(pe, pt)
-            pe = np.where(self.dirs[cand] == "both", 2 * pe, pe)
-            pv[cand] = np.maximum(pv[cand], pe)
+        self._empirical_p_values(t, np.nonzero(judged & (pv <= p.alpha) & ~sparse)[0], zt, pv)
         # the end of an event: back towards the level it left is not a new anomaly
         back = (judged & (t - self.last_flag <= p.return_window) & (np.sign(zt) == -self.event_sign)
                 & (np.abs(d - self.event_base) < np.abs(pred - self.event_base)))
@@ -351,18 +376,7 @@ class _Engine:
         flag = judged & ((pv <= p.alpha) | sustained)
         score = tail_score(pv, p.alpha)
         score = np.where(sustained & judged, np.fmax(score, 0.5), score)
-        # ---- outputs ----------------------------------------------------------------------------
-        out.score[:, t] = np.where(judged, score, np.nan)
-        out.flag[:, t] = flag
-        out.p_value[:, t] = pv
-        out.z[:, t] = np.where(judged, zt, np.nan)
-        known = np.isfinite(pred) & np.isfinite(sc)
-        centre = pred + seas
-        out.expected[:, t] = np.where(known, _back(centre, self.c, p), np.nan)
-        out.lower[:, t] = np.where(known, _back(centre - self.z_alpha * sc, self.c, p), np.nan)
-        out.upper[:, t] = np.where(known, _back(centre + self.z_alpha * sc, self.c, p), np.nan)
-        out.status[:, t] = np.select([~valid, ~judged, flag], [ST_MISSING, ST_NO_HISTORY, ST_ANOMALY], ST_OK)
-        out.kind[:, t] = np.where(flag, np.where(sustained & (pv > p.alpha), 2, np.where(zt > 0, 0, 1)), -1)
+        self._write_outputs(t, valid, judged, flag, sustained, score, pv, zt, pred, seas, sc)
         self.zhist[:, t] = np.where(judged & ~sparse, zt, np.nan)
         self.err_used[:, t] = np.where(flag, np.clip(e, -p.cap * sc, p.cap * sc), e)
         new_event = flag & (t - self.last_flag > p.return_window)

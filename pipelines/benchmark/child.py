@@ -93,7 +93,7 @@ def nightly(args: argparse.Namespace) -> int:
     return 0 if outcome.success else 1
 
 
-def run_events_of(inst, run_id: str) -> dict:  # noqa: ANN001 - a DagsterInstance
+def run_events_of(inst, run_id: str) -> dict:  # inst: a DagsterInstance
     """Step start/end times, run-level events, the extraction engine's seconds and the number of
     materialization events per extract step, from a run's event log."""
     steps: dict[str, dict[str, float]] = {}

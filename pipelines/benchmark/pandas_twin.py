@@ -32,23 +32,7 @@ def pandas_actuals(lake_dir: Path, start: date, as_of: date, timezone: str) -> t
     # org closure per day
     org = latest("hr", "org_units", ["org_unit_id", "valid_from"],
                  ["org_unit_id", "parent_org_unit_id", "valid_from", "valid_to"])
-    org["valid_from"] = pd.to_datetime(org["valid_from"])
-    org["valid_to"] = pd.to_datetime(org["valid_to"])
-    days = pd.DataFrame({"d": pd.date_range(start, as_of, freq="D").astype("datetime64[ns]")})
-    daily = days.merge(org, how="cross")
-    daily = daily[(daily["valid_from"] <= daily["d"]) & (daily["valid_to"].isna() | (daily["d"] < daily["valid_to"]))]
-    daily = daily[["d", "org_unit_id", "parent_org_unit_id"]]
-    level = daily.rename(columns={"org_unit_id": "descendant_id"}).assign(ancestor_id=lambda f: f["descendant_id"])
-    parts = [level[["d", "descendant_id", "ancestor_id"]]]
-    current = daily.rename(columns={"org_unit_id": "descendant_id", "parent_org_unit_id": "ancestor_id"})
-    while True:
-        current = current.dropna(subset=["ancestor_id"])
-        if current.empty:
-            break
-        parts.append(current[["d", "descendant_id", "ancestor_id"]])
-        current = current.merge(daily, left_on=["d", "ancestor_id"], right_on=["d", "org_unit_id"])[
-            ["d", "descendant_id", "parent_org_unit_id"]].rename(columns={"parent_org_unit_id": "ancestor_id"})
-    closure = pd.concat(parts, ignore_index=True)
+    closure = _org_closure(org, start, as_of)
 
     orders = latest("erp", "orders", ["order_id"],
                     ["order_id", "customer_id", "org_unit_id", "order_type", "status", "order_ts"])
@@ -88,14 +72,7 @@ def pandas_actuals(lake_dir: Path, start: date, as_of: date, timezone: str) -> t
     additive["period_start"] = additive["d"].dt.to_period("M").dt.start_time
     monthly = additive.groupby(["kpi_id", "ancestor_id", "period_start"], as_index=False)[["num", "den", "den_v2"]] \
         .sum(min_count=1)
-    is_rate = monthly["kpi_id"] == "complaint_rate"
-    v2 = monthly["period_start"] >= pd.Timestamp(COMPLAINT_RATE_V2_FROM)
-    denominator = np.where(v2, monthly["den_v2"], monthly["den"])
-    monthly["numerator"] = np.where(is_rate, monthly["num"], np.nan)
-    monthly["denominator"] = np.where(is_rate, denominator, np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = monthly["num"] / pd.Series(denominator, index=monthly.index).replace(0, np.nan)
-    monthly["actual_value"] = np.where(is_rate, ratio, monthly["num"])
+    _monthly_values(monthly)
 
     active = orders[~orders["is_cancelled"]][["org_unit_id", "d", "customer_id"]].drop_duplicates()
     active = active.merge(closure, left_on=["d", "org_unit_id"], right_on=["d", "descendant_id"])
@@ -111,3 +88,37 @@ def pandas_actuals(lake_dir: Path, start: date, as_of: date, timezone: str) -> t
     result["period_start"] = result["period_start"].dt.date
     result["actual_value"] = result["actual_value"].astype(float)
     return result, time.perf_counter() - started
+
+
+def _org_closure(org: pd.DataFrame, start: date, as_of: date) -> pd.DataFrame:
+    """(d, descendant_id, ancestor_id) for every day: each unit is its own ancestor, then its parents up."""
+    org["valid_from"] = pd.to_datetime(org["valid_from"])
+    org["valid_to"] = pd.to_datetime(org["valid_to"])
+    days = pd.DataFrame({"d": pd.date_range(start, as_of, freq="D").astype("datetime64[ns]")})
+    daily = days.merge(org, how="cross")
+    daily = daily[(daily["valid_from"] <= daily["d"]) & (daily["valid_to"].isna() | (daily["d"] < daily["valid_to"]))]
+    daily = daily[["d", "org_unit_id", "parent_org_unit_id"]]
+    level = daily.rename(columns={"org_unit_id": "descendant_id"}).assign(ancestor_id=lambda f: f["descendant_id"])
+    parts = [level[["d", "descendant_id", "ancestor_id"]]]
+    current = daily.rename(columns={"org_unit_id": "descendant_id", "parent_org_unit_id": "ancestor_id"})
+    while True:
+        current = current.dropna(subset=["ancestor_id"])
+        if current.empty:
+            break
+        parts.append(current[["d", "descendant_id", "ancestor_id"]])
+        current = current.merge(daily, left_on=["d", "ancestor_id"], right_on=["d", "org_unit_id"])[
+            ["d", "descendant_id", "parent_org_unit_id"]].rename(columns={"parent_org_unit_id": "ancestor_id"})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _monthly_values(monthly: pd.DataFrame) -> None:
+    """The month's actual value (and the complaint rate's numerator and denominator, v2's from
+    COMPLAINT_RATE_V2_FROM), in place."""
+    is_rate = monthly["kpi_id"] == "complaint_rate"
+    v2 = monthly["period_start"] >= pd.Timestamp(COMPLAINT_RATE_V2_FROM)
+    denominator = np.where(v2, monthly["den_v2"], monthly["den"])
+    monthly["numerator"] = np.where(is_rate, monthly["num"], np.nan)
+    monthly["denominator"] = np.where(is_rate, denominator, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = monthly["num"] / pd.Series(denominator, index=monthly.index).replace(0, np.nan)
+    monthly["actual_value"] = np.where(is_rate, ratio, monthly["num"])

@@ -49,7 +49,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import NormalDist
 
 import numpy as np
@@ -342,6 +342,49 @@ def _largest_remainder(total: int, shares: list[float]) -> list[int]:
     return base
 
 
+#: an event: (start, kpi_id, team, kind, end, magnitude)
+_Event = tuple[int, str, str, str, int, float]
+
+
+@dataclass
+class _Slots:
+    """Where events may go: the window's usable days, and the spans already taken per series and team."""
+
+    cal: Calendar
+    first: int  # the first day an event may start (after the warm-up)
+    last: int  # the last day an event may cover (before the tail)
+    near_special: np.ndarray  # within three days of a holiday or an adjusted working day
+    push: np.ndarray  # month-end / quarter-end push days
+    taken: dict[tuple[str, str], list[tuple[int, int]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, cal: Calendar) -> _Slots:
+        special = cal.is_special
+        near_special = np.zeros(cal.n, dtype=bool)
+        for shift in range(-3, 4):
+            idx = np.arange(cal.n) + shift
+            ok = (idx >= 0) & (idx < cal.n)
+            near_special[ok] |= special[idx[ok]]
+        push = (cal.days_to_month_end <= 3) | (cal.is_quarter_end_month & (cal.days_to_month_end <= 7))
+        return cls(cal, WARMUP_DAYS, cal.n - 1 - TAIL_DAYS, near_special, push)
+
+    def free(self, kpi_id: str, team: str, kind: str, start: int, end: int, low_count: bool) -> bool:
+        """The days fit the kind, and the span keeps clear of the series' other events."""
+        cal = self.cal
+        if end > self.last or self.near_special[start : end + 1].any():
+            return False
+        if kind != "level_shift":
+            if not cal.is_workday[start] or self.push[start : end + 1].any():
+                return False
+            if not (low_count and kind == "dropout") and not cal.is_workday[start : end + 1].all():
+                return False
+        spans = self.taken.get((kpi_id, team), [])
+        return not any(start <= e + CLEARANCE_DAYS and end >= s - CLEARANCE_DAYS for s, e in spans)
+
+    def take(self, kpi_id: str, team: str, start: int, end: int) -> None:
+        self.taken.setdefault((kpi_id, team), []).append((start, end))
+
+
 def plan_anomalies(cal: Calendar, seed: int, count: int | None = None, *, scale: float = 1.0,
                    default_cal: Calendar | None = None) -> AnomalyPlan:
     """Choose the anomalies for this window (deterministic for a seed, window and scale).
@@ -349,78 +392,74 @@ def plan_anomalies(cal: Calendar, seed: int, count: int | None = None, *, scale:
     ``scale`` and ``default_cal`` (the default window the volumes are normalised on) are those of the
     generator run: the volumes — hence which events are detectable — depend on them."""
     rng = rng_for(seed, "anomalies")
-    first, last = WARMUP_DAYS, cal.n - 1 - TAIL_DAYS
-    available = last - first + 1
+    available = (cal.n - 1 - TAIL_DAYS) - WARMUP_DAYS + 1
     if count is None:
         count = int(round(ANOMALIES_DEFAULT * available / DEFAULT_AVAILABLE_DAYS)) if available >= 14 else 0
     if count <= 0:
         return AnomalyPlan([], cal)
     noise = series_noise(cal, default_cal, scale)
-
-    special = cal.is_special
-    near_special = np.zeros(cal.n, dtype=bool)
-    for shift in range(-3, 4):
-        idx = np.arange(cal.n) + shift
-        ok = (idx >= 0) & (idx < cal.n)
-        near_special[ok] |= special[idx[ok]]
-    push = (cal.days_to_month_end <= 3) | (cal.is_quarter_end_month & (cal.days_to_month_end <= 7))
-
-    taken: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    planned: list[tuple[int, str, str, str, int, float]] = []
+    slots = _Slots.of(cal)
+    planned: list[_Event] = []
     quotas = _largest_remainder(count, [s[3] for s in SERIES])
     for (kpi_id, teams, kinds, _share), quota in zip(SERIES, quotas, strict=True):
-        nz = noise[kpi_id]
-        low_count = nz.family == "count"
         for _ in range(quota):
-            for attempt in range(KIND_ATTEMPTS * 20):
-                if attempt % KIND_ATTEMPTS == 0:
-                    # the kind first (so kinds stay evenly mixed); a kind this series cannot carry
-                    # detectably (a dip of a few complaints) is replaced after KIND_ATTEMPTS tries
-                    kind = kinds[int(rng.integers(len(kinds)))]
-                ti = int(rng.integers(len(teams)))
-                team = teams[ti]
-                if kind == "level_shift":
-                    lo_days = SHIFT_DAYS_LOW_COUNT if low_count else SHIFT_DAYS[0]
-                    length = int(rng.integers(lo_days, SHIFT_DAYS[1] + 1))
-                elif kind == "dropout":
-                    length = int(rng.integers(1, 4))
-                else:
-                    length = 1
-                if last - length + 1 < first:
-                    continue
-                start = int(rng.integers(first, last - length + 2))
-                if kind == "dropout" and low_count:
-                    # as many days as zero counts need to be improbable (weekends included)
-                    cum = np.cumsum(nz.lam[ti, start : min(start + DROPOUT_MAX_DAYS, last + 1)])
-                    need = -math.log(_TAIL_POINT)
-                    enough = np.flatnonzero(cum >= need)
-                    if enough.size == 0:
-                        continue
-                    length = int(enough[0]) + 1
-                end = start + length - 1
-                if end > last or near_special[start : end + 1].any():
-                    continue
-                if kind != "level_shift":
-                    if not cal.is_workday[start] or push[start : end + 1].any():
-                        continue
-                    if not (low_count and kind == "dropout") and not cal.is_workday[start : end + 1].all():
-                        continue
-                spans = taken.setdefault((kpi_id, team), [])
-                if any(start <= e + CLEARANCE_DAYS and end >= s - CLEARANCE_DAYS for s, e in spans):
-                    continue
-                up = kind == "spike" or (kind == "level_shift" and kpi_id != "quality_pass_rate"
-                                         and rng.random() >= 0.5)
-                mag = choose_magnitude(rng, nz, ti, kind, start, end, up)
-                if mag is None:
-                    continue
-                # two decimals, rounded away from zero (never below the detectable floor)
-                mag = math.copysign(math.ceil(abs(mag) * 100 - 1e-9) / 100, mag)
-                spans.append((start, end))
-                planned.append((start, kpi_id, team, kind, end, float(mag)))
-                break
+            event = _plan_event(rng, slots, noise[kpi_id], kpi_id, teams, kinds)
+            if event is not None:
+                planned.append(event)
     planned.sort()
     anomalies = [
         Anomaly(f"A{i:03d}", kpi_id, team, kind, start, end, mag)
         for i, (start, kpi_id, team, kind, end, mag) in enumerate(planned, start=1)
     ]
     return AnomalyPlan(anomalies, cal)
+
+
+def _plan_event(rng: np.random.Generator, slots: _Slots, nz: SeriesNoise, kpi_id: str, teams: list[str],
+                kinds: tuple[str, ...]) -> _Event | None:
+    """One event of the series, or None when no attempt found a detectable one."""
+    kind = kinds[0]
+    for attempt in range(KIND_ATTEMPTS * 20):
+        if attempt % KIND_ATTEMPTS == 0:
+            # the kind first (so kinds stay evenly mixed); a kind this series cannot carry
+            # detectably (a dip of a few complaints) is replaced after KIND_ATTEMPTS tries
+            kind = kinds[int(rng.integers(len(kinds)))]
+        event = _try_event(rng, slots, nz, kpi_id, teams, kind)
+        if event is not None:
+            return event
+    return None
+
+
+def _try_event(rng: np.random.Generator, slots: _Slots, nz: SeriesNoise, kpi_id: str, teams: list[str],
+               kind: str) -> _Event | None:
+    """A random team and window for the kind, and a detectable magnitude; None when it does not fit."""
+    low_count = nz.family == "count"
+    ti = int(rng.integers(len(teams)))
+    team = teams[ti]
+    if kind == "level_shift":
+        lo_days = SHIFT_DAYS_LOW_COUNT if low_count else SHIFT_DAYS[0]
+        length = int(rng.integers(lo_days, SHIFT_DAYS[1] + 1))
+    elif kind == "dropout":
+        length = int(rng.integers(1, 4))
+    else:
+        length = 1
+    if slots.last - length + 1 < slots.first:
+        return None
+    start = int(rng.integers(slots.first, slots.last - length + 2))
+    if kind == "dropout" and low_count:
+        # as many days as zero counts need to be improbable (weekends included)
+        cum = np.cumsum(nz.lam[ti, start : min(start + DROPOUT_MAX_DAYS, slots.last + 1)])
+        enough = np.flatnonzero(cum >= -math.log(_TAIL_POINT))
+        if enough.size == 0:
+            return None
+        length = int(enough[0]) + 1
+    end = start + length - 1
+    if not slots.free(kpi_id, team, kind, start, end, low_count):
+        return None
+    up = kind == "spike" or (kind == "level_shift" and kpi_id != "quality_pass_rate" and rng.random() >= 0.5)
+    mag = choose_magnitude(rng, nz, ti, kind, start, end, up)
+    if mag is None:
+        return None
+    # two decimals, rounded away from zero (never below the detectable floor)
+    mag = math.copysign(math.ceil(abs(mag) * 100 - 1e-9) / 100, mag)
+    slots.take(kpi_id, team, start, end)
+    return (start, kpi_id, team, kind, end, float(mag))

@@ -41,15 +41,37 @@ def _iso_z(utc: np.ndarray) -> list:
     return out.tolist()
 
 
+@dataclass
+class _Releases:
+    team: np.ndarray  # index into RND_TEAMS, in release order
+    day: np.ndarray  # calendar day index
+    utc: np.ndarray
+    ids: np.ndarray
+    lines: list[str]  # one JSON line per release
+
+
+@dataclass
+class _BugRows:
+    lines: list[str]  # one JSON line per bug and day it appears
+    day: np.ndarray  # local day number of each line
+    bugs: int
+
+
 def generate_engineering(cal: Calendar, default_cal: Calendar, clock: Clock, seed: int, plan: AnomalyPlan,
                          landing: Path, rel_root: Path) -> EngineeringResult:
-    rng = rng_for(seed, "engineering")
-    teams = RND_TEAMS
-    nt = len(teams)
     snapshot_local = (cal.day0 + cal.n) * DAY - 1
     snapshot = clock.to_utc(np.array([snapshot_local]))[0]
+    releases = _draw_releases(rng_for(seed, "engineering"), cal, default_cal, clock)
+    bugs = _draw_bugs(rng_for(seed, "engineering", "bugs"), cal, default_cal, clock, plan, releases, snapshot)
+    defects = DefectLog()
+    files = _write_days(rng_for(seed, "engineering", "defects"), cal, releases, bugs, landing, rel_root, defects)
+    return EngineeringResult(files, bugs.bugs, len(bugs.lines), releases.team.size, defects)
 
-    # --- releases --------------------------------------------------------------------------------
+
+def _draw_releases(rng: np.random.Generator, cal: Calendar, default_cal: Calendar, clock: Clock) -> _Releases:
+    """CI releases per team and day, with test cases sized so bugs / test cases is the team's bug rate."""
+    teams = RND_TEAMS
+    nt = len(teams)
     lam_rel = team_lambda(cal, default_cal, teams, "rnd_release", RELEASES_PER_DAY)
     n_rel = rng.poisson(lam_rel)
     r_team = np.repeat(np.repeat(np.arange(nt), cal.n), n_rel.ravel())
@@ -79,9 +101,14 @@ def generate_engineering(cal: Calendar, default_cal: Calendar, clock: Clock, see
         for rid, t, ts, v, c, f, ch in zip(rel_ids.tolist(), r_team.tolist(), _iso_z(r_utc), version,
                                            cases.tolist(), failed.tolist(), changes.tolist(), strict=True)
     ]
+    return _Releases(r_team, r_day, r_utc, rel_ids, [json.dumps(r, ensure_ascii=False) for r in rel_recs])
 
-    # --- bugs ------------------------------------------------------------------------------------
-    b_rng = rng_for(seed, "engineering", "bugs")
+
+def _draw_bugs(b_rng: np.random.Generator, cal: Calendar, default_cal: Calendar, clock: Clock, plan: AnomalyPlan,
+               releases: _Releases, snapshot: int) -> _BugRows:
+    """Bugs per team and day (the planned anomalies included), each linked to the team's latest release."""
+    teams = RND_TEAMS
+    nt = len(teams)
     lam = team_lambda(cal, default_cal, teams, "rnd_bugs", BUGS_PER_DAY)
     counts = b_rng.poisson(lam * day_noise(b_rng, lam.shape))
     fac = plan.factors("bugs_reported", teams)
@@ -99,15 +126,7 @@ def generate_engineering(cal: Calendar, default_cal: Calendar, clock: Clock, see
     component = np.array([comps[t][int(c * len(comps[t]))] for t, c in zip(team.tolist(), cu.tolist(),
                                                                           strict=True)], dtype=object)
     # the team's latest release before the bug (70 % of bugs are linked)
-    release = np.full(m, -1, dtype=np.int64)
-    for ti in range(nt):
-        rows = np.flatnonzero(team == ti)
-        rel_idx = np.flatnonzero(r_team == ti)
-        if rows.size == 0 or rel_idx.size == 0:
-            continue
-        pos = np.searchsorted(r_utc[rel_idx], created[rows], side="right") - 1
-        release[rows] = np.where(pos >= 0, rel_idx[np.maximum(pos, 0)], -1)
-    release = np.where(b_rng.random(m) < 0.7, release, -1)
+    release = np.where(b_rng.random(m) < 0.7, _latest_release(team, created, releases), -1)
     outcome = choice_by_weights(b_rng, np.array([0.75, 0.10, 0.15]), m)  # fixed, wontfix, stays open
     days_to = np.exp(b_rng.normal(np.log(np.where(outcome == 1, 10.0, 5.0)), 0.8))
     resolved = created + (days_to * DAY).astype(np.int64)
@@ -125,7 +144,7 @@ def generate_engineering(cal: Calendar, default_cal: Calendar, clock: Clock, see
     row_bug, row_day, row_final = row_bug[o], row_day[o], row_final[o]
     created_s = _iso_z(created)
     resolved_s = _iso_z(resolved)
-    rel_list = rel_ids.tolist()
+    rel_list = releases.ids.tolist()
     bug_lines = [
         json.dumps({"bug_id": bug_ids[b], "created_at": created_s[b], "team_id": teams[team[b]],
                     "severity": sev[b], "component": component[b],
@@ -134,19 +153,34 @@ def generate_engineering(cal: Calendar, default_cal: Calendar, clock: Clock, see
                    ensure_ascii=False)
         for b, fin in zip(row_bug.tolist(), row_final.tolist(), strict=True)
     ]
-    rel_lines = [json.dumps(r, ensure_ascii=False) for r in rel_recs]
+    return _BugRows(bug_lines, row_day, m)
 
-    defects = DefectLog()
-    d_rng = rng_for(seed, "engineering", "defects")
+
+def _latest_release(team: np.ndarray, created: np.ndarray, releases: _Releases) -> np.ndarray:
+    """The index of the team's latest release before each bug (-1: none yet)."""
+    release = np.full(team.size, -1, dtype=np.int64)
+    for ti in range(len(RND_TEAMS)):
+        rows = np.flatnonzero(team == ti)
+        rel_idx = np.flatnonzero(releases.team == ti)
+        if rows.size == 0 or rel_idx.size == 0:
+            continue
+        pos = np.searchsorted(releases.utc[rel_idx], created[rows], side="right") - 1
+        release[rows] = np.where(pos >= 0, rel_idx[np.maximum(pos, 0)], -1)
+    return release
+
+
+def _write_days(d_rng: np.random.Generator, cal: Calendar, releases: _Releases, bugs: _BugRows, landing: Path,
+                rel_root: Path, defects: DefectLog) -> dict[str, int]:
+    """A bugs and a releases file per day; one bugs file ends in a cut-off line, one release fails too many tests."""
     files: dict[str, int] = {}
-    b_bounds = np.searchsorted(row_day, cal.day_numbers[0] + np.arange(cal.n + 1))
-    r_bounds = np.searchsorted(r_day, np.arange(cal.n + 1))
+    b_bounds = np.searchsorted(bugs.day, cal.day_numbers[0] + np.arange(cal.n + 1))
+    r_bounds = np.searchsorted(releases.day, np.arange(cal.n + 1))
     bad_bug_day = int(d_rng.integers(min(3, cal.n - 1), cal.n))
     bad_rel_days = [i for i in range(cal.n) if r_bounds[i + 1] > r_bounds[i]]
     bad_rel_day = bad_rel_days[int(d_rng.integers(len(bad_rel_days)))] if bad_rel_days else None
     for di in range(cal.n):
         d = cal.date_of(di)
-        body = bug_lines[int(b_bounds[di]):int(b_bounds[di + 1])]
+        body = bugs.lines[int(b_bounds[di]):int(b_bounds[di + 1])]
         name = f"bugs_{d:%Y%m%d}.jsonl"
         rel = (rel_root / name).as_posix()
         if di == bad_bug_day:
@@ -155,7 +189,7 @@ def generate_engineering(cal: Calendar, default_cal: Calendar, clock: Clock, see
         atomic_write_bytes(landing / name, "".join(x + "\n" for x in body).encode("utf-8"))
         files[rel] = len(body)
 
-        body = rel_lines[int(r_bounds[di]):int(r_bounds[di + 1])]
+        body = releases.lines[int(r_bounds[di]):int(r_bounds[di + 1])]
         name = f"releases_{d:%Y%m%d}.jsonl"
         rel = (rel_root / name).as_posix()
         if di == bad_rel_day:
@@ -166,4 +200,4 @@ def generate_engineering(cal: Calendar, default_cal: Calendar, clock: Clock, see
                         "out_of_range")
         atomic_write_bytes(landing / name, "".join(x + "\n" for x in body).encode("utf-8"))
         files[rel] = len(body)
-    return EngineeringResult(files, m, len(bug_lines), nr, defects)
+    return files

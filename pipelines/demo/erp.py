@@ -5,7 +5,7 @@ Vectorised over orders and lines (numpy); the database is written in chunks so m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -422,68 +422,157 @@ class ERPResult:
     counts: dict[str, int]
 
 
-def generate_erp(cal: Calendar, clock: Clock, seed: int, scale: float, model: SalesModel, products: Products,
-                 workforce: Workforce, plan: AnomalyPlan, initial_utc: int, snapshot_utc: int, loose_types: bool,
-                 erp_file: str) -> ERPResult:
-    rng = rng_for(seed, "erp", "orders")
-    teams = SALES_TEAMS
-    nt = len(teams)
-    lam = model.orders_lambda(cal)
+@dataclass(frozen=True)
+class ErpParams:
+    """Everything the ERP generation reads."""
+
+    cal: Calendar
+    clock: Clock
+    seed: int
+    scale: float
+    model: SalesModel
+    products: Products
+    workforce: Workforce
+    plan: AnomalyPlan
+    initial_utc: int  # the initial load: rows that existed before the window carry this watermark
+    snapshot_utc: int  # the end of the window: nothing happens after it
+    loose_types: bool  # the target database takes a text in an integer column (a wrong_type defect)
+    erp_file: str  # the database as the defect log names it
+
+
+@dataclass
+class _Orders:
+    """One row per order, sorted by order time."""
+
+    team: np.ndarray  # index into SALES_TEAMS
+    day: np.ndarray  # calendar day index
+    utc: np.ndarray  # order_ts
+    channel: np.ndarray  # index into CHANNELS
+    contract: np.ndarray  # bool
+
+    @property
+    def m(self) -> int:
+        return self.team.size
+
+
+@dataclass
+class _Lifecycle:
+    """When each order arrived in the ERP, and whether it was cancelled or shipped by the snapshot."""
+
+    late: np.ndarray  # entered days after the order time
+    created: np.ndarray
+    cancel_at: np.ndarray
+    cancelled: np.ndarray
+    ship_at: np.ndarray
+    shipped: np.ndarray
+    status: np.ndarray  # 0 open, 1 shipped, 2 cancelled
+    updated: np.ndarray
+
+
+@dataclass
+class _Lines:
+    drawn: dict[str, np.ndarray]  # draw_lines' columns
+    created: np.ndarray
+    cancelled: np.ndarray
+    updated: np.ndarray
+
+    @property
+    def order(self) -> np.ndarray:
+        return self.drawn["order"]
+
+    @property
+    def n(self) -> int:
+        return self.order.size
+
+
+@dataclass
+class _Returns:
+    line: np.ndarray  # index into the lines, sorted by return time
+    ts: np.ndarray
+    quantity: np.ndarray
+    refund: np.ndarray
+    reason: np.ndarray
+    updated: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.line.size
+
+
+@dataclass
+class _DefectRows:
+    """The extra, broken rows the demo plants in the ERP, and their log."""
+
+    lines: list[dict]
+    orders: list[dict]
+    returns: list[dict]
+    log: DefectLog
+
+
+def generate_erp(p: ErpParams) -> ERPResult:
+    rng = rng_for(p.seed, "erp", "orders")
+    orders = _draw_orders(p, rng)
+    customer, customers = _draw_customers(p, orders)
+    # sales rep: a member of the booking team active that day
+    rep = p.workforce.pick(p.cal, SALES_TEAMS, orders.team, orders.day, rng.random(orders.m))
+    life = _draw_lifecycle(rng, orders.utc, p.snapshot_utc)
+    lines = _draw_order_lines(p, orders, life)
+    returns = _draw_returns(p, orders, life, lines)
+    planted = _defect_rows(p, orders, life, lines, customers, rep)
+    sources = _ErpSources(p, orders, customer, customers, rep, life, lines, returns, planted)
+    inv_chunks, n_inv = inventory_source(p.cal, p.clock, p.seed, p.scale, p.products, p.initial_utc,
+                                         p.snapshot_utc)
+    counts_out = {"products": len(p.products.ids), "customers": len(customers.ids),
+                  "orders": orders.m + len(planted.orders), "order_lines": lines.n + len(planted.lines),
+                  "returns": returns.n + len(planted.returns), "inventory_snapshots": n_inv}
+    return ERPResult(sources.tables(inv_chunks), customers, p.products, planted.log, counts_out)
+
+
+def _draw_orders(p: ErpParams, rng: np.random.Generator) -> _Orders:
+    """Order counts per team and day (the planned anomalies included), then each order's time and kind."""
+    nt = len(SALES_TEAMS)
+    lam = p.model.orders_lambda(p.cal)
     noise = np.exp(rng.normal(0.0, 0.08, lam.shape) - 0.0032)
     counts = rng.poisson(lam * noise)
-    fac = plan.factors("net_revenue", teams)
+    fac = p.plan.factors("net_revenue", SALES_TEAMS)
     in_anom = ~np.isnan(fac)
     counts = np.where(in_anom, np.round(lam * np.nan_to_num(fac)), counts).astype(np.int64)
 
     flat = counts.ravel()
-    team = np.repeat(np.repeat(np.arange(nt), cal.n), flat)
-    day = np.repeat(np.tile(np.arange(cal.n), nt), flat)
+    team = np.repeat(np.repeat(np.arange(nt), p.cal.n), flat)
+    day = np.repeat(np.tile(np.arange(p.cal.n), nt), flat)
     m = team.size
-    online_t = model.online
+    online_t = p.model.online
     hour = np.where(online_t[team], choice_by_weights(rng, HOUR_W_ONLINE, m), choice_by_weights(rng, HOUR_W_B2B, m))
     tod = hour * HOUR + rng.integers(0, HOUR, m)
-    local = (cal.day0 + day) * DAY + tod
-    utc = clock.to_utc(local)
+    local = (p.cal.day0 + day) * DAY + tod
+    utc = p.clock.to_utc(local)
     order = np.lexsort((team, utc))
     team, day, utc = team[order], day[order], utc[order]
 
     channel = np.where(online_t[team], choice_by_weights(rng, CH_P_ONLINE, m), choice_by_weights(rng, CH_P_B2B, m))
-    pc = model.contract_prob(lam)
+    pc = p.model.contract_prob(lam)
     contract = rng.random(m) < pc[team]
+    return _Orders(team, day, utc, channel, contract)
 
-    # customers: pools per account team; new customers are created by their first order
-    c_rng = rng_for(seed, "erp", "customers")
-    share = np.array([UNIT_BY_ID[t].params["share"] for t in teams])
-    n_pre = np.maximum(5, np.round(CUSTOMERS_AT_START * scale * share / share.sum())).astype(np.int64)
-    window_frac = cal.n / ((DEFAULT_END - DEFAULT_START).days + 1)
-    n_new_target = np.round(CUSTOMERS_NEW_DEFAULT_WINDOW * scale * window_frac * share / share.sum())
-    customer = np.empty(m, dtype=np.int64)
+
+def _draw_customers(p: ErpParams, orders: _Orders) -> tuple[np.ndarray, Customers]:
+    """The customer of each order, and the customers table.
+
+    Pools per account team; new customers are created by their first order.
+    """
+    c_rng = rng_for(p.seed, "erp", "customers")
+    share = np.array([UNIT_BY_ID[t].params["share"] for t in SALES_TEAMS])
+    n_pre = np.maximum(5, np.round(CUSTOMERS_AT_START * p.scale * share / share.sum())).astype(np.int64)
+    window_frac = p.cal.n / ((DEFAULT_END - DEFAULT_START).days + 1)
+    n_new_target = np.round(CUSTOMERS_NEW_DEFAULT_WINDOW * p.scale * window_frac * share / share.sum())
+    customer = np.empty(orders.m, dtype=np.int64)
     c_team, c_created = [], []
     next_id = 0
-    hist_lo = day_number(date(2012, 1, 1))
-    for ti in range(nt):
-        rows = np.flatnonzero(team == ti)
-        k_new = int(min(n_new_target[ti], len(rows) // 3))
-        pre_created = np.sort(clock.to_utc(
-            (hist_lo + c_rng.integers(0, cal.day0 - hist_lo, n_pre[ti])) * DAY + c_rng.integers(8, 18, n_pre[ti])
-            * HOUR))
-        first_rows = np.sort(c_rng.choice(rows, size=k_new, replace=False)) if k_new else np.zeros(0, np.int64)
-        start_utc = clock.to_utc(np.array([cal.day0 * DAY]))[0]
-        new_created = np.maximum(utc[first_rows] - c_rng.integers(HOUR, 72 * HOUR, k_new), start_utc)
-        new_created = np.minimum(new_created, utc[first_rows])
-        new_created = np.maximum.accumulate(new_created) if k_new else new_created
-        pool_created = np.concatenate([pre_created, new_created])
-        pool_ids = next_id + np.arange(len(pool_created))
+    for ti in range(len(SALES_TEAMS)):
+        pool_created = _team_customer_pool(p, orders, c_rng, customer, ti, int(n_pre[ti]), n_new_target[ti],
+                                           next_id)
         next_id += len(pool_created)
-        # first orders
-        customer[first_rows] = pool_ids[n_pre[ti]:]
-        others = np.setdiff1d(rows, first_rows, assume_unique=True)
-        elig = np.searchsorted(pool_created, utc[others], side="left")
-        elig = np.maximum(elig, 1)
-        u = c_rng.random(len(others))
-        skew = c_rng.random(len(others)) < 0.75
-        idx = np.where(skew, (elig * u ** 2.5).astype(np.int64), (elig * u).astype(np.int64))
-        customer[others] = pool_ids[np.minimum(idx, elig - 1)]
         c_team.append(np.full(len(pool_created), ti))
         c_created.append(pool_created)
     cust_team = np.concatenate(c_team)
@@ -496,18 +585,51 @@ def generate_erp(cal: Calendar, clock: Clock, seed: int, scale: float, model: Sa
     cust_team, cust_created = cust_team[c_order], cust_created[c_order]
     nc = len(cust_team)
     seg, region, city, cname = _customer_attributes(c_rng, cust_team)
-    cust_updated = np.maximum(cust_created, initial_utc)
+    cust_updated = np.maximum(cust_created, p.initial_utc)
     changed = c_rng.random(nc) < 0.02
-    later = cust_updated + (c_rng.random(nc) * np.maximum(snapshot_utc - cust_updated, 0)).astype(np.int64)
+    later = cust_updated + (c_rng.random(nc) * np.maximum(p.snapshot_utc - cust_updated, 0)).astype(np.int64)
     cust_base = cust_updated
     cust_updated = np.where(changed, later, cust_updated)
     customers = Customers(fmt_ids("C", np.arange(1, nc + 1), 6), cust_team, cust_created, cust_updated,
                           seg, region, city, cname, cust_base)
+    return customer, customers
 
-    # sales rep: a member of the booking team active that day
-    rep = workforce.pick(cal, teams, team, day, rng.random(m))
 
-    # lifecycle: late arrival, cancellation, shipping
+def _team_customer_pool(p: ErpParams, orders: _Orders, c_rng: np.random.Generator, customer: np.ndarray, ti: int,
+                        n_pre: int, n_new_target: float, first_id: int) -> np.ndarray:
+    """One account team's customers (creation times; ids from ``first_id``); fills in ``customer`` for its orders.
+
+    The pool is the customers that existed before the window and the new ones, each created shortly
+    before its first order; every other order goes to a customer that exists by then, skewed to the oldest.
+    """
+    rows = np.flatnonzero(orders.team == ti)
+    utc = orders.utc
+    k_new = int(min(n_new_target, len(rows) // 3))
+    hist_lo = day_number(date(2012, 1, 1))
+    pre_created = np.sort(p.clock.to_utc(
+        (hist_lo + c_rng.integers(0, p.cal.day0 - hist_lo, n_pre)) * DAY + c_rng.integers(8, 18, n_pre) * HOUR))
+    first_rows = np.sort(c_rng.choice(rows, size=k_new, replace=False)) if k_new else np.zeros(0, np.int64)
+    start_utc = p.clock.to_utc(np.array([p.cal.day0 * DAY]))[0]
+    new_created = np.maximum(utc[first_rows] - c_rng.integers(HOUR, 72 * HOUR, k_new), start_utc)
+    new_created = np.minimum(new_created, utc[first_rows])
+    new_created = np.maximum.accumulate(new_created) if k_new else new_created
+    pool_created = np.concatenate([pre_created, new_created])
+    pool_ids = first_id + np.arange(len(pool_created))
+    # first orders
+    customer[first_rows] = pool_ids[n_pre:]
+    others = np.setdiff1d(rows, first_rows, assume_unique=True)
+    elig = np.searchsorted(pool_created, utc[others], side="left")
+    elig = np.maximum(elig, 1)
+    u = c_rng.random(len(others))
+    skew = c_rng.random(len(others)) < 0.75
+    idx = np.where(skew, (elig * u ** 2.5).astype(np.int64), (elig * u).astype(np.int64))
+    customer[others] = pool_ids[np.minimum(idx, elig - 1)]
+    return pool_created
+
+
+def _draw_lifecycle(rng: np.random.Generator, utc: np.ndarray, snapshot_utc: int) -> _Lifecycle:
+    """Late arrival, cancellation, shipping."""
+    m = utc.size
     late = rng.random(m) < LATE_ORDER_RATE
     created = np.where(late, utc + rng.integers(DAY, 5 * DAY, m), utc)
     created = np.minimum(created, snapshot_utc)
@@ -516,86 +638,123 @@ def generate_erp(cal: Calendar, clock: Clock, seed: int, scale: float, model: Sa
     ship_at = created + rng.integers(DAY // 2, 7 * DAY, m)
     shipped = ~cancelled & (ship_at <= snapshot_utc)
     status = np.where(cancelled, 2, np.where(shipped, 1, 0))
-    o_updated = np.where(cancelled, cancel_at, np.where(shipped, ship_at, created))
+    updated = np.where(cancelled, cancel_at, np.where(shipped, ship_at, created))
+    return _Lifecycle(late, created, cancel_at, cancelled, ship_at, shipped, status, updated)
 
-    # lines
-    l_rng = rng_for(seed, "erp", "lines")
-    lines = draw_lines(l_rng, products, online_t[team], contract, channel, utc)
+
+def _draw_order_lines(p: ErpParams, orders: _Orders, life: _Lifecycle) -> _Lines:
+    """The lines of every order; a few entered days after their order, cancelled with their order."""
+    l_rng = rng_for(p.seed, "erp", "lines")
+    lines = draw_lines(l_rng, p.products, p.model.online[orders.team], orders.contract, orders.channel, orders.utc)
     lo = lines["order"]
     nl = lo.size
-    l_created = created[lo].copy()
-    late_line = (l_rng.random(nl) < LATE_LINE_RATE) & ~cancelled[lo] & ~late[lo] & (lines["line_no"] > 1)
-    l_created = np.where(late_line, np.minimum(l_created + l_rng.integers(DAY, 5 * DAY, nl), snapshot_utc), l_created)
-    l_cancel = cancelled[lo]
-    l_updated = np.where(l_cancel, cancel_at[lo], l_created)
+    l_created = life.created[lo].copy()
+    late_line = (l_rng.random(nl) < LATE_LINE_RATE) & ~life.cancelled[lo] & ~life.late[lo] & (lines["line_no"] > 1)
+    l_created = np.where(late_line, np.minimum(l_created + l_rng.integers(DAY, 5 * DAY, nl), p.snapshot_utc),
+                         l_created)
+    l_cancel = life.cancelled[lo]
+    l_updated = np.where(l_cancel, life.cancel_at[lo], l_created)
+    return _Lines(lines, l_created, l_cancel, l_updated)
 
-    # returns (on shipped, not cancelled orders)
-    r_rng = rng_for(seed, "erp", "returns")
-    cand = shipped[lo]
+
+def _draw_returns(p: ErpParams, orders: _Orders, life: _Lifecycle, lines: _Lines) -> _Returns:
+    """Returns of lines of shipped, not cancelled orders, booked by the snapshot."""
+    r_rng = rng_for(p.seed, "erp", "returns")
+    lo, nl = lines.order, lines.n
+    cand = life.shipped[lo]
     p_ret = RETURN_RATE * nl / max(int(cand.sum()), 1)
     ret = np.flatnonzero(cand & (r_rng.random(nl) < p_ret))
-    r_ts = ship_at[lo[ret]] + r_rng.integers(2 * DAY, 30 * DAY, ret.size)
-    # keep returns out of a team's dropout windows (no revenue booked at all on those days)
-    r_team = team[lo[ret]]
-    r_day = clock.to_local(r_ts) // DAY - cal.day0
-    for a in plan.anomalies:
-        if a.kpi_id == "net_revenue" and a.kind == "dropout":
-            ti = teams.index(a.org_unit_id)
-            hit = (r_team == ti) & (r_day >= a.start) & (r_day <= a.end)
-            r_ts = np.where(hit, r_ts + (a.end - r_day + 1) * DAY, r_ts)
-    keep = r_ts <= snapshot_utc
+    r_ts = life.ship_at[lo[ret]] + r_rng.integers(2 * DAY, 30 * DAY, ret.size)
+    r_ts = _after_dropouts(p, orders.team[lo[ret]], r_ts)
+    keep = r_ts <= p.snapshot_utc
     ret, r_ts = ret[keep], r_ts[keep]
     r_order = np.argsort(r_ts, kind="stable")
     ret, r_ts = ret[r_order], r_ts[r_order]
     nr = ret.size
-    lq = lines["quantity"][ret]
+    lq = lines.drawn["quantity"][ret]
     r_qty = np.where((lq > 1) & (r_rng.random(nr) < 0.4), 1 + (r_rng.random(nr) * (lq - 1)).astype(np.int64), lq)
-    refund = np.round(r_qty * lines["unit_price"][ret] * (1 - lines["discount_pct"][ret]) * r_rng.uniform(0.85, 1.0, nr), 2)
+    refund = np.round(r_qty * lines.drawn["unit_price"][ret] * (1 - lines.drawn["discount_pct"][ret])
+                      * r_rng.uniform(0.85, 1.0, nr), 2)
     r_reason = RETURN_REASONS[r_rng.integers(len(RETURN_REASONS), size=nr)]
-    r_updated = np.where(r_rng.random(nr) < 0.1, np.minimum(r_ts + r_rng.integers(DAY, 3 * DAY, nr), snapshot_utc),
-                         r_ts)
+    r_updated = np.where(r_rng.random(nr) < 0.1,
+                         np.minimum(r_ts + r_rng.integers(DAY, 3 * DAY, nr), p.snapshot_utc), r_ts)
+    return _Returns(ret, r_ts, r_qty, refund, r_reason, r_updated)
 
-    # --- defects (extra rows) -----------------------------------------------------------------
-    defects = DefectLog()
-    d_rng = rng_for(seed, "erp", "defects")
 
-    def oid(i: int) -> str:
-        return f"O{i + 1:08d}"
+def _after_dropouts(p: ErpParams, r_team: np.ndarray, r_ts: np.ndarray) -> np.ndarray:
+    """Return times moved out of a team's dropout windows (no revenue booked at all on those days)."""
+    r_day = p.clock.to_local(r_ts) // DAY - p.cal.day0
+    for a in p.plan.anomalies:
+        if a.kpi_id == "net_revenue" and a.kind == "dropout":
+            ti = SALES_TEAMS.index(a.org_unit_id)
+            hit = (r_team == ti) & (r_day >= a.start) & (r_day <= a.end)
+            r_ts = np.where(hit, r_ts + (a.end - r_day + 1) * DAY, r_ts)
+    return r_ts
 
-    def local_date(ts: int) -> str:
-        return fmt_date(np.array([clock.to_local(np.array([ts]))[0] // DAY]))[0]
 
-    hosts = np.flatnonzero(~cancelled)
+# --- defects (extra rows) ------------------------------------------------------------------------
+
+
+def _oid(i: int) -> str:
+    return f"O{i + 1:08d}"
+
+
+def _local_date(clock: Clock, ts: int) -> str:
+    return fmt_date(np.array([clock.to_local(np.array([ts]))[0] // DAY]))[0]
+
+
+def _defect_rows(p: ErpParams, orders: _Orders, life: _Lifecycle, lines: _Lines, customers: Customers,
+                 rep: np.ndarray) -> _DefectRows:
+    log = DefectLog()
+    d_rng = rng_for(p.seed, "erp", "defects")
+    extra_lines = _defect_lines(p, life, d_rng, log)
+    extra_orders = _defect_orders(p, customers, rep, d_rng, log)
+    extra_returns = _defect_return(p, orders, log) if lines.n else []
+    return _DefectRows(extra_lines, extra_orders, extra_returns, log)
+
+
+def _defect_lines(p: ErpParams, life: _Lifecycle, d_rng: np.random.Generator, log: DefectLog) -> list[dict]:
+    """Lines with a null key, an unknown product, a negative quantity (and a text quantity where it fits)."""
+    hosts = np.flatnonzero(~life.cancelled)
     extra_lines: list[dict] = []
     kinds = [("null_key", "order_line_id"), ("null_key", "order_line_id"), ("orphan_fk", "product_id"),
              ("orphan_fk", "product_id"), ("negative_quantity", "quantity"), ("negative_quantity", "quantity")]
-    if loose_types:
+    if p.loose_types:
         kinds.append(("wrong_type", "quantity"))
-    if hosts.size:
-        for defect, field in kinds:
-            h = int(hosts[int(d_rng.integers(hosts.size))])
-            ts = int(min(created[h] + d_rng.integers(HOUR, 3 * DAY), snapshot_utc))
-            line_no = 90 + len(extra_lines)
-            row = {"order_line_id": f"{oid(h)}-{line_no}", "order_id": oid(h), "line_no": line_no,
-                   "product_id": products.ids[int(d_rng.integers(len(products.ids)))], "quantity": 2,
-                   "unit_price": 100.0, "discount_pct": 0.0, "unit_cost": 50.0, "is_cancelled": 0,
-                   "created_at": fmt_ts(np.array([ts]))[0], "updated_at": fmt_ts(np.array([ts]))[0]}
-            key = row["order_line_id"]
-            if defect == "null_key":
-                row["order_line_id"] = None
-                key = f"order_id={oid(h)},line_no={line_no}"
-            elif defect == "orphan_fk":
-                row["product_id"] = "P9999"
-            elif defect == "negative_quantity":
-                row["quantity"] = -int(d_rng.integers(1, 20))
-            elif defect == "wrong_type":
-                row["quantity"] = "N/A"
-            extra_lines.append(row)
-            defects.add("erp", "order_lines", local_date(ts), erp_file, key, field, defect)
+    if not hosts.size:
+        return extra_lines
+    for defect, field in kinds:
+        h = int(hosts[int(d_rng.integers(hosts.size))])
+        ts = int(min(life.created[h] + d_rng.integers(HOUR, 3 * DAY), p.snapshot_utc))
+        line_no = 90 + len(extra_lines)
+        row = {"order_line_id": f"{_oid(h)}-{line_no}", "order_id": _oid(h), "line_no": line_no,
+               "product_id": p.products.ids[int(d_rng.integers(len(p.products.ids)))], "quantity": 2,
+               "unit_price": 100.0, "discount_pct": 0.0, "unit_cost": 50.0, "is_cancelled": 0,
+               "created_at": fmt_ts(np.array([ts]))[0], "updated_at": fmt_ts(np.array([ts]))[0]}
+        key = row["order_line_id"]
+        if defect == "null_key":
+            row["order_line_id"] = None
+            key = f"order_id={_oid(h)},line_no={line_no}"
+        elif defect == "orphan_fk":
+            row["product_id"] = "P9999"
+        elif defect == "negative_quantity":
+            row["quantity"] = -int(d_rng.integers(1, 20))
+        elif defect == "wrong_type":
+            row["quantity"] = "N/A"
+        extra_lines.append(row)
+        log.add("erp", "order_lines", _local_date(p.clock, ts), p.erp_file, key, field, defect)
+    return extra_lines
+
+
+def _defect_orders(p: ErpParams, customers: Customers, rep: np.ndarray, d_rng: np.random.Generator,
+                   log: DefectLog) -> list[dict]:
+    """An order dated years ahead and one of an unknown customer."""
     extra_orders: list[dict] = []
+    nc = len(customers.ids)
+    cal, clock = p.cal, p.clock
     for j, (defect, field) in enumerate([("future_date", "order_ts"), ("orphan_fk", "customer_id")]):
         day_i = int(d_rng.integers(min(3, cal.n - 1), cal.n))
-        ts = int(min(clock.to_utc(np.array([(cal.day0 + day_i) * DAY + 11 * HOUR]))[0], snapshot_utc))
+        ts = int(min(clock.to_utc(np.array([(cal.day0 + day_i) * DAY + 11 * HOUR]))[0], p.snapshot_utc))
         order_ts = ts
         cust = customers.ids[int(d_rng.integers(nc))] if nc else "C000001"
         if defect == "future_date":
@@ -604,121 +763,142 @@ def generate_erp(cal: Calendar, clock: Clock, seed: int, scale: float, model: Sa
             cust = "C9999999"
         oid_x = f"O9{j + 1:07d}"
         extra_orders.append({"order_id": oid_x, "customer_id": cust,
-                             "sales_rep_id": workforce.emp_ids[int(rep[0])] if m else "E00001",
-                             "org_unit_id": teams[0], "order_ts": fmt_ts(np.array([order_ts]))[0],
+                             "sales_rep_id": p.workforce.emp_ids[int(rep[0])] if rep.size else "E00001",
+                             "org_unit_id": SALES_TEAMS[0], "order_ts": fmt_ts(np.array([order_ts]))[0],
                              "channel": "direct", "order_type": "spot", "status": "open", "currency": "CNY",
                              "created_at": fmt_ts(np.array([ts]))[0], "updated_at": fmt_ts(np.array([ts]))[0]})
-        defects.add("erp", "orders", local_date(ts), erp_file, oid_x, field, defect)
-    extra_returns: list[dict] = []
-    if nl:
-        ts = int(min(utc[-1], snapshot_utc))
-        extra_returns.append({"return_id": "RT99000001", "order_line_id": "O99999999-1",
-                              "return_ts": fmt_ts(np.array([ts]))[0], "quantity": 1, "refund_amount": 10.0,
-                              "reason": "质量问题", "created_at": fmt_ts(np.array([ts]))[0],
-                              "updated_at": fmt_ts(np.array([ts]))[0]})
-        defects.add("erp", "returns", local_date(ts), erp_file, "RT99000001", "order_line_id", "orphan_fk")
+        log.add("erp", "orders", _local_date(clock, ts), p.erp_file, oid_x, field, defect)
+    return extra_orders
 
-    # --- chunked table sources ----------------------------------------------------------------
-    status_names = np.array(["open", "shipped", "cancelled"])
-    otype = np.array(["spot", "contract"])
-    team_names = np.array(teams)
 
-    def positions(ix: np.ndarray | slice) -> np.ndarray:
-        return np.arange(ix.start, ix.stop) if isinstance(ix, slice) else ix
+def _defect_return(p: ErpParams, orders: _Orders, log: DefectLog) -> list[dict]:
+    """A return of a line that does not exist."""
+    ts = int(min(orders.utc[-1], p.snapshot_utc))
+    log.add("erp", "returns", _local_date(p.clock, ts), p.erp_file, "RT99000001", "order_line_id", "orphan_fk")
+    return [{"return_id": "RT99000001", "order_line_id": "O99999999-1", "return_ts": fmt_ts(np.array([ts]))[0],
+             "quantity": 1, "refund_amount": 10.0, "reason": "质量问题", "created_at": fmt_ts(np.array([ts]))[0],
+             "updated_at": fmt_ts(np.array([ts]))[0]}]
 
-    def order_rows(ix: np.ndarray | slice, o_status: np.ndarray, updated: np.ndarray) -> Chunk:
-        ids = positions(ix)
+
+# --- chunked table sources -----------------------------------------------------------------------
+
+_STATUS_NAMES = np.array(["open", "shipped", "cancelled"])
+_ORDER_TYPES = np.array(["spot", "contract"])
+
+
+def _positions(ix: np.ndarray | slice) -> np.ndarray:
+    return np.arange(ix.start, ix.stop) if isinstance(ix, slice) else ix
+
+
+@dataclass
+class _ErpSources:
+    """The ERP tables as chunk sources: the rows as they are now, and the earlier versions of changed rows."""
+
+    p: ErpParams
+    orders: _Orders
+    customer: np.ndarray  # per order, index into customers
+    customers: Customers
+    rep: np.ndarray  # per order, index into workforce.emp_ids
+    life: _Lifecycle
+    lines: _Lines
+    returns: _Returns
+    planted: _DefectRows
+
+    def tables(self, inventory_chunks: Callable[[], Iterator[Chunk]]) -> list[LoadedTable]:
+        products, customers = self.p.products, self.customers
+        return [
+            LoadedTable(PRODUCTS_T, lambda: iter([products.table()]), lambda: iter([products.earlier()])),
+            LoadedTable(CUSTOMERS_T, lambda: iter([customers.table()]), lambda: iter([customers.earlier()])),
+            LoadedTable(ORDERS_T, self.order_chunks, self.earlier_orders),
+            LoadedTable(LINES_T, self.line_chunks, self.earlier_lines),
+            LoadedTable(RETURNS_T, self.return_chunks, self.earlier_returns),
+            LoadedTable(INVENTORY_T, inventory_chunks),
+        ]
+
+    def order_rows(self, ix: np.ndarray | slice, o_status: np.ndarray, updated: np.ndarray) -> Chunk:
+        ids = _positions(ix)
+        o = self.orders
         return {
             "order_id": fmt_ids("O", ids + 1, 8).tolist(),
-            "customer_id": customers.ids[customer[ix]].tolist(),
-            "sales_rep_id": workforce.emp_ids[rep[ix]].tolist(),
-            "org_unit_id": team_names[team[ix]].tolist(),
-            "order_ts": fmt_ts(utc[ix]).tolist(),
-            "channel": CHANNELS[channel[ix]].tolist(),
-            "order_type": otype[contract[ix].astype(int)].tolist(),
-            "status": status_names[o_status[ix]].tolist(),
+            "customer_id": self.customers.ids[self.customer[ix]].tolist(),
+            "sales_rep_id": self.p.workforce.emp_ids[self.rep[ix]].tolist(),
+            "org_unit_id": np.array(SALES_TEAMS)[o.team[ix]].tolist(),
+            "order_ts": fmt_ts(o.utc[ix]).tolist(),
+            "channel": CHANNELS[o.channel[ix]].tolist(),
+            "order_type": _ORDER_TYPES[o.contract[ix].astype(int)].tolist(),
+            "status": _STATUS_NAMES[o_status[ix]].tolist(),
             "currency": ["CNY"] * ids.size,
-            "created_at": fmt_ts(created[ix]).tolist(),
+            "created_at": fmt_ts(self.life.created[ix]).tolist(),
             "updated_at": fmt_ts(updated[ix]).tolist(),
         }
 
-    def order_chunks() -> Iterator[Chunk]:
+    def order_chunks(self) -> Iterator[Chunk]:
+        m = self.orders.m
         for s in range(0, m, CHUNK_ROWS):
-            yield order_rows(slice(s, min(s + CHUNK_ROWS, m)), status, o_updated)
-        if extra_orders:
-            yield {c: [r[c] for r in extra_orders] for c in ORDERS_T.column_names}
+            yield self.order_rows(slice(s, min(s + CHUNK_ROWS, m)), self.life.status, self.life.updated)
+        if self.planted.orders:
+            yield {c: [r[c] for r in self.planted.orders] for c in ORDERS_T.column_names}
 
-    def earlier_orders() -> Iterator[Chunk]:
+    def earlier_orders(self) -> Iterator[Chunk]:
         """Shipped and cancelled orders as they stood before: open, watermark = creation."""
-        changed = np.flatnonzero(o_updated > created)
+        changed = np.flatnonzero(self.life.updated > self.life.created)
         for s in range(0, changed.size, CHUNK_ROWS):
-            yield order_rows(changed[s:s + CHUNK_ROWS], np.zeros(m, dtype=np.int64), created)
+            yield self.order_rows(changed[s:s + CHUNK_ROWS], np.zeros(self.orders.m, dtype=np.int64),
+                                  self.life.created)
 
-    def line_rows(ix: np.ndarray | slice, cancelled_now: np.ndarray, updated: np.ndarray) -> Chunk:
-        o_ids = fmt_ids("O", lo[ix] + 1, 8)
+    def line_rows(self, ix: np.ndarray | slice, cancelled_now: np.ndarray, updated: np.ndarray) -> Chunk:
+        drawn = self.lines.drawn
+        o_ids = fmt_ids("O", self.lines.order[ix] + 1, 8)
         return {
-            "order_line_id": np.strings.add(np.strings.add(o_ids, "-"),
-                                            lines["line_no"][ix].astype(str)).tolist(),
+            "order_line_id": np.strings.add(np.strings.add(o_ids, "-"), drawn["line_no"][ix].astype(str)).tolist(),
             "order_id": o_ids.tolist(),
-            "line_no": lines["line_no"][ix].tolist(),
-            "product_id": products.ids[lines["product"][ix]].tolist(),
-            "quantity": lines["quantity"][ix].tolist(),
-            "unit_price": lines["unit_price"][ix].tolist(),
-            "discount_pct": lines["discount_pct"][ix].tolist(),
-            "unit_cost": lines["unit_cost"][ix].tolist(),
+            "line_no": drawn["line_no"][ix].tolist(),
+            "product_id": self.p.products.ids[drawn["product"][ix]].tolist(),
+            "quantity": drawn["quantity"][ix].tolist(),
+            "unit_price": drawn["unit_price"][ix].tolist(),
+            "discount_pct": drawn["discount_pct"][ix].tolist(),
+            "unit_cost": drawn["unit_cost"][ix].tolist(),
             "is_cancelled": cancelled_now[ix].astype(np.int64).tolist(),
-            **_created_updated(l_created[ix], updated[ix]),
+            **_created_updated(self.lines.created[ix], updated[ix]),
         }
 
-    def line_chunks() -> Iterator[Chunk]:
+    def line_chunks(self) -> Iterator[Chunk]:
+        nl = self.lines.n
         for s in range(0, nl, CHUNK_ROWS):
-            yield line_rows(slice(s, min(s + CHUNK_ROWS, nl)), l_cancel, l_updated)
-        if extra_lines:
-            yield {c: [r[c] for r in extra_lines] for c in LINES_T.column_names}
+            yield self.line_rows(slice(s, min(s + CHUNK_ROWS, nl)), self.lines.cancelled, self.lines.updated)
+        if self.planted.lines:
+            yield {c: [r[c] for r in self.planted.lines] for c in LINES_T.column_names}
 
-    def earlier_lines() -> Iterator[Chunk]:
+    def earlier_lines(self) -> Iterator[Chunk]:
         """Cancelled lines as they stood before the cancellation."""
-        changed = np.flatnonzero(l_updated > l_created)
+        changed = np.flatnonzero(self.lines.updated > self.lines.created)
         for s in range(0, changed.size, CHUNK_ROWS):
-            yield line_rows(changed[s:s + CHUNK_ROWS], np.zeros(nl, dtype=bool), l_created)
+            yield self.line_rows(changed[s:s + CHUNK_ROWS], np.zeros(self.lines.n, dtype=bool), self.lines.created)
 
-    def return_rows(ix: np.ndarray | slice, updated: np.ndarray) -> Chunk:
-        r_lines = lo[ret[ix]]
+    def return_rows(self, ix: np.ndarray | slice, updated: np.ndarray) -> Chunk:
+        r = self.returns
+        r_lines = self.lines.order[r.line[ix]]
         r_line_ids = np.strings.add(np.strings.add(fmt_ids("O", r_lines + 1, 8), "-"),
-                                    lines["line_no"][ret[ix]].astype(str))
+                                    self.lines.drawn["line_no"][r.line[ix]].astype(str))
         return {
-            "return_id": fmt_ids("RT", positions(ix) + 1, 8).tolist(),
+            "return_id": fmt_ids("RT", _positions(ix) + 1, 8).tolist(),
             "order_line_id": r_line_ids.tolist(),
-            "return_ts": fmt_ts(r_ts[ix]).tolist(),
-            "quantity": r_qty[ix].tolist(),
-            "refund_amount": refund[ix].tolist(),
-            "reason": r_reason[ix].tolist(),
-            "created_at": fmt_ts(r_ts[ix]).tolist(),
+            "return_ts": fmt_ts(r.ts[ix]).tolist(),
+            "quantity": r.quantity[ix].tolist(),
+            "refund_amount": r.refund[ix].tolist(),
+            "reason": r.reason[ix].tolist(),
+            "created_at": fmt_ts(r.ts[ix]).tolist(),
             "updated_at": fmt_ts(updated[ix]).tolist(),
         }
 
-    def return_chunks() -> Iterator[Chunk]:
-        yield return_rows(slice(0, nr), r_updated)
-        if extra_returns:
-            yield {c: [r[c] for r in extra_returns] for c in RETURNS_T.column_names}
+    def return_chunks(self) -> Iterator[Chunk]:
+        yield self.return_rows(slice(0, self.returns.n), self.returns.updated)
+        if self.planted.returns:
+            yield {c: [r[c] for r in self.planted.returns] for c in RETURNS_T.column_names}
 
-    def earlier_returns() -> Iterator[Chunk]:
+    def earlier_returns(self) -> Iterator[Chunk]:
         """Returns updated after they were booked, as booked."""
-        yield return_rows(np.flatnonzero(r_updated > r_ts), r_ts)
-
-    inv_chunks, n_inv = inventory_source(cal, clock, seed, scale, products, initial_utc, snapshot_utc)
-    tables = [
-        LoadedTable(PRODUCTS_T, lambda: iter([products.table()]), lambda: iter([products.earlier()])),
-        LoadedTable(CUSTOMERS_T, lambda: iter([customers.table()]), lambda: iter([customers.earlier()])),
-        LoadedTable(ORDERS_T, order_chunks, earlier_orders),
-        LoadedTable(LINES_T, line_chunks, earlier_lines),
-        LoadedTable(RETURNS_T, return_chunks, earlier_returns),
-        LoadedTable(INVENTORY_T, inv_chunks),
-    ]
-    counts_out = {"products": len(products.ids), "customers": nc, "orders": m + len(extra_orders),
-                  "order_lines": nl + len(extra_lines), "returns": nr + len(extra_returns),
-                  "inventory_snapshots": n_inv}
-    return ERPResult(tables, customers, products, defects, counts_out)
+        yield self.return_rows(np.flatnonzero(self.returns.updated > self.returns.ts), self.returns.ts)
 
 
 def _created_updated(created: np.ndarray, updated: np.ndarray) -> Chunk:

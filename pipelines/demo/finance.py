@@ -116,66 +116,23 @@ class Planner:
         y = pv.fiscal_year
         rng = rng_for(self.seed, "finance", y)
         exp = self._sales_expectation(y)
-        rows: list[list] = []
         bias = {u: float(rng.uniform(-0.04, 0.08)) for u in PLANNED_GROWTH}
-
-        def quarters(unit: str, factor: float) -> dict[int, float]:
-            return {q: sum(exp[unit][m] for m in range(3 * q - 2, 3 * q + 1)) * factor for q in range(1, 5)}
-
-        dept_q: dict[str, dict[int, float]] = {}
-        for dept in PLANNED_GROWTH:
-            q = quarters(dept, 1.0 + bias[dept])
-            if pv.version >= 2 and dept in REVISION:
-                for k in (3, 4):
-                    q[k] *= 1.0 + REVISION[dept]
-            dept_q[dept] = {k: _round(v, 10_000) for k, v in q.items()}
+        dept_q = _department_quarters(pv, exp, bias)
         div_q = {k: sum(dept_q[d][k] for d in dept_q) for k in range(1, 5)}
         comment_rev = "年中调整：上调下半年目标" if pv.version >= 2 else "年度经营计划"
+        rows: list[list] = []
         for unit, q in [("ACME", div_q), ("DIV-SALES", div_q), *dept_q.items()]:
-            rows.append(["net_revenue", unit, str(y), sum(q.values()), None, None, comment_rev])
-            for k in range(1, 5):
-                rows.append(["net_revenue", unit, f"{y}-Q{k}", q[k], None, None, comment_rev])
-        # ACME monthly phasing (months add up to the quarter)
-        for k in range(1, 5):
-            months = list(range(3 * k - 2, 3 * k + 1))
-            weights = np.array([exp["ACME"][m] for m in months])
-            vals = [_round(div_q[k] * w / weights.sum(), 10_000) for w in weights[:-1]]
-            vals.append(div_q[k] - sum(vals))
-            for mth, v in zip(months, vals, strict=True):
-                rows.append(["net_revenue", "ACME", f"{y}-{mth:02d}", v, None, None, "按上年季节性分解"])
-        # a few teams set explicitly; South's two teams deliberately add up to more than the department
-        t_bias = float(rng.uniform(0.0, 0.06))
-        se1 = {k: _round(v, 10_000) for k, v in quarters("TM-SE-1", 1.0 + t_bias).items()}
-        ss_total = {k: dept_q["DEP-SALES-SOUTH"][k] * 1.05 for k in range(1, 5)}
-        share1 = {k: exp["TM-SS-1"][3 * k] / (exp["TM-SS-1"][3 * k] + exp["TM-SS-2"][3 * k]) for k in range(1, 5)}
-        ss1 = {k: _round(ss_total[k] * share1[k], 10_000) for k in range(1, 5)}
-        ss2 = {k: _round(ss_total[k] * (1 - share1[k]), 10_000) for k in range(1, 5)}
-        for unit, q in (("TM-SE-1", se1), ("TM-SS-1", ss1), ("TM-SS-2", ss2)):
-            rows.append(["net_revenue", unit, str(y), sum(q.values()), None, None, "团队承接目标"])
-            for k in range(1, 5):
-                rows.append(["net_revenue", unit, f"{y}-Q{k}", q[k], None, None, "团队承接目标"])
+            rows.extend(_year_and_quarters("net_revenue", unit, y, q, comment_rev))
+        rows.extend(_monthly_phasing(y, exp, div_q))
+        rows.extend(_team_revenue_targets(y, float(rng.uniform(0.0, 0.06)), exp, dept_q))
+        rows.extend(_fixed_targets(y))
+        rows.extend(self._people_targets(y))
+        rows.sort(key=lambda r: (r[0], r[1], r[2]))
+        return rows
 
-        for t in SALES_TEAMS:
-            for k in range(1, 5):
-                rows.append(["new_contracts", t, f"{y}-Q{k}", 20, None, None, "新签约客户数量≥20"])
-        rows.append(["nps", "ACME", str(y), 80, None, None, "客户净推荐值达到 80"])
-        rows.append(["avg_discount_rate", "DIV-SALES", str(y), 0.11, 0.08, 0.15, "平均折扣率控制在 8%–15%"])
-        for unit in ("DIV-RND", "DEP-RND-PLATFORM", "DEP-RND-PRODUCT"):
-            rows.append(["bug_rate", unit, str(y), 0.005, None, None, "缺陷率 ≤ 0.5%"])
-        rows.append(["first_response_p90", "DIV-SERVICE", str(y), 60, None, None, "90% 工单首次响应 ≤ 60 秒"])
-        for k in range(1, 5):
-            rows.append(["first_response_p90", "DIV-SERVICE", f"{y}-Q{k}", 60, None, None, None])
-        for unit in ("DEP-SVC-HOTLINE", "DEP-SVC-FIELD"):
-            rows.append(["first_response_p90", unit, str(y), 60, None, None, None])
-        rows.append(["complaint_rate", "DIV-SERVICE", str(y), 0.04, None, None, "投诉率 ≤ 4%"])
-        rows.append(["csat_avg", "DIV-SERVICE", str(y), 4.3, None, None, None])
-        for unit in ("DIV-OPS", "DEP-MFG-PLANT1", "DEP-MFG-PLANT2"):
-            rows.append(["quality_pass_rate", unit, str(y), 0.98, None, None, "一次合格率 ≥ 98%"])
-            rows.append(["on_time_delivery", unit, str(y), 0.95, None, None, "准时交付率 ≥ 95%"])
-            for k in range(1, 5):
-                rows.append(["quality_pass_rate", unit, f"{y}-Q{k}", 0.98, None, None, None])
-                rows.append(["on_time_delivery", unit, f"{y}-Q{k}", 0.95, None, None, None])
-
+    def _people_targets(self, y: int) -> list[list]:
+        """Headcount (±5 %) and quarterly training hours per division, from the mid-year headcount."""
+        rows: list[list] = []
         hc = self._division_headcount(date(y, 6, 30))
         for div, n in hc.items():
             rows.append(["headcount", div, str(y), float(n), float(round(n * 0.95)), float(round(n * 1.05)),
@@ -184,7 +141,6 @@ class Planner:
             for k in range(1, 5):
                 rows.append(["training_hours", div, f"{y}-Q{k}", _round(hours * 1.05, 10), None, None,
                              "季度培训总学时"])
-        rows.sort(key=lambda r: (r[0], r[1], r[2]))
         return rows
 
     def _division_headcount(self, day: date) -> dict[str, int]:
@@ -197,6 +153,83 @@ class Planner:
             div = chain[-2] if len(chain) >= 2 else chain[-1]
             out[div] = out.get(div, 0) + n
         return {u.org_unit_id: out.get(u.org_unit_id, 0) for u in UNITS if u.unit_type == "division"}
+
+
+def _quarters(exp: dict[str, dict[int, float]], unit: str, factor: float) -> dict[int, float]:
+    return {q: sum(exp[unit][m] for m in range(3 * q - 2, 3 * q + 1)) * factor for q in range(1, 5)}
+
+
+def _year_and_quarters(kpi_id: str, unit: str, y: int, q: dict[int, float], comment: str) -> list[list]:
+    """The year's target (the quarters' sum), then the four quarters'."""
+    rows = [[kpi_id, unit, str(y), sum(q.values()), None, None, comment]]
+    rows.extend([kpi_id, unit, f"{y}-Q{k}", q[k], None, None, comment] for k in range(1, 5))
+    return rows
+
+
+def _department_quarters(pv: PlanVersion, exp: dict[str, dict[int, float]],
+                         bias: dict[str, float]) -> dict[str, dict[int, float]]:
+    """Each sales department's quarterly net revenue target (v2 raises Q3/Q4 of the revised ones)."""
+    dept_q: dict[str, dict[int, float]] = {}
+    for dept in PLANNED_GROWTH:
+        q = _quarters(exp, dept, 1.0 + bias[dept])
+        if pv.version >= 2 and dept in REVISION:
+            for k in (3, 4):
+                q[k] *= 1.0 + REVISION[dept]
+        dept_q[dept] = {k: _round(v, 10_000) for k, v in q.items()}
+    return dept_q
+
+
+def _monthly_phasing(y: int, exp: dict[str, dict[int, float]], div_q: dict[int, float]) -> list[list]:
+    """ACME's monthly net revenue targets (the months add up to the quarter)."""
+    rows: list[list] = []
+    for k in range(1, 5):
+        months = list(range(3 * k - 2, 3 * k + 1))
+        weights = np.array([exp["ACME"][m] for m in months])
+        vals = [_round(div_q[k] * w / weights.sum(), 10_000) for w in weights[:-1]]
+        vals.append(div_q[k] - sum(vals))
+        for mth, v in zip(months, vals, strict=True):
+            rows.append(["net_revenue", "ACME", f"{y}-{mth:02d}", v, None, None, "按上年季节性分解"])
+    return rows
+
+
+def _team_revenue_targets(y: int, t_bias: float, exp: dict[str, dict[int, float]],
+                          dept_q: dict[str, dict[int, float]]) -> list[list]:
+    """A few teams set explicitly; South's two teams deliberately add up to more than the department."""
+    se1 = {k: _round(v, 10_000) for k, v in _quarters(exp, "TM-SE-1", 1.0 + t_bias).items()}
+    ss_total = {k: dept_q["DEP-SALES-SOUTH"][k] * 1.05 for k in range(1, 5)}
+    share1 = {k: exp["TM-SS-1"][3 * k] / (exp["TM-SS-1"][3 * k] + exp["TM-SS-2"][3 * k]) for k in range(1, 5)}
+    ss1 = {k: _round(ss_total[k] * share1[k], 10_000) for k in range(1, 5)}
+    ss2 = {k: _round(ss_total[k] * (1 - share1[k]), 10_000) for k in range(1, 5)}
+    rows: list[list] = []
+    for unit, q in (("TM-SE-1", se1), ("TM-SS-1", ss1), ("TM-SS-2", ss2)):
+        rows.extend(_year_and_quarters("net_revenue", unit, y, q, "团队承接目标"))
+    return rows
+
+
+def _fixed_targets(y: int) -> list[list]:
+    """The targets the plan states as fixed numbers, the same every year."""
+    rows: list[list] = []
+    for t in SALES_TEAMS:
+        for k in range(1, 5):
+            rows.append(["new_contracts", t, f"{y}-Q{k}", 20, None, None, "新签约客户数量≥20"])
+    rows.append(["nps", "ACME", str(y), 80, None, None, "客户净推荐值达到 80"])
+    rows.append(["avg_discount_rate", "DIV-SALES", str(y), 0.11, 0.08, 0.15, "平均折扣率控制在 8%–15%"])
+    for unit in ("DIV-RND", "DEP-RND-PLATFORM", "DEP-RND-PRODUCT"):
+        rows.append(["bug_rate", unit, str(y), 0.005, None, None, "缺陷率 ≤ 0.5%"])
+    rows.append(["first_response_p90", "DIV-SERVICE", str(y), 60, None, None, "90% 工单首次响应 ≤ 60 秒"])
+    for k in range(1, 5):
+        rows.append(["first_response_p90", "DIV-SERVICE", f"{y}-Q{k}", 60, None, None, None])
+    for unit in ("DEP-SVC-HOTLINE", "DEP-SVC-FIELD"):
+        rows.append(["first_response_p90", unit, str(y), 60, None, None, None])
+    rows.append(["complaint_rate", "DIV-SERVICE", str(y), 0.04, None, None, "投诉率 ≤ 4%"])
+    rows.append(["csat_avg", "DIV-SERVICE", str(y), 4.3, None, None, None])
+    for unit in ("DIV-OPS", "DEP-MFG-PLANT1", "DEP-MFG-PLANT2"):
+        rows.append(["quality_pass_rate", unit, str(y), 0.98, None, None, "一次合格率 ≥ 98%"])
+        rows.append(["on_time_delivery", unit, str(y), 0.95, None, None, "准时交付率 ≥ 95%"])
+        for k in range(1, 5):
+            rows.append(["quality_pass_rate", unit, f"{y}-Q{k}", 0.98, None, None, None])
+            rows.append(["on_time_delivery", unit, f"{y}-Q{k}", 0.95, None, None, None])
+    return rows
 
 
 def weights_rows() -> list[list]:

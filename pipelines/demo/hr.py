@@ -18,6 +18,7 @@ from .company import (
     REORG_TEAM,
     REORG_TO,
     UNITS,
+    Unit,
     leaf_units,
 )
 from .defects import DefectLog
@@ -130,68 +131,153 @@ def _stamp(clock: Clock, day: np.ndarray, hour: int, lo: int, hi: int) -> np.nda
     return np.clip(clock.to_utc(local), lo, hi)
 
 
+@dataclass(frozen=True)
+class _Window:
+    """The generated window: its days, and the watermarks every row's updated_at stays between."""
+
+    cal: Calendar
+    clock: Clock
+    lo: int  # initial load (UTC seconds)
+    hi: int  # snapshot (UTC seconds)
+
+    @property
+    def start_d(self) -> int:
+        return self.cal.day0
+
+    @property
+    def end_d(self) -> int:
+        return self.cal.day0 + self.cal.n - 1
+
+    def stamp(self, day: np.ndarray, hour: int) -> np.ndarray:
+        return _stamp(self.clock, day, hour, self.lo, self.hi)
+
+
+@dataclass
+class _People:
+    """One row per employee, in employee-id order."""
+
+    unit: np.ndarray  # org unit id of the first assignment
+    hire: np.ndarray  # day numbers
+    term: np.ndarray  # day numbers; NAT = still employed
+    mgr: np.ndarray  # bool: the unit's manager
+    emp_ids: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.unit)
+
+
+@dataclass
+class _Assignments:
+    person: np.ndarray
+    unit: np.ndarray
+    start: np.ndarray  # day numbers
+    end: np.ndarray  # day numbers, exclusive; NAT = open
+    role: np.ndarray
+
+
 def generate_hr(cal: Calendar, clock: Clock, seed: int, scale: float, initial_utc: int, snapshot_utc: int,
                 hr_file: str) -> HRResult:
     rng = rng_for(seed, "hr")
-    start_d, end_d = cal.day0, cal.day0 + cal.n - 1
+    w = _Window(cal, clock, initial_utc, snapshot_utc)
+    people = _draw_people(rng, w, scale)
+    full, full_zh, email = _names(rng, people.emp_ids)
+    titles = _titles(rng, people)
+    asg = _draw_assignments(rng, w, people)
+
+    defects = DefectLog()
+    d_rng = rng_for(seed, "hr", "defects")
+    emp_chunk, emp_earlier = _employee_chunks(w, people, full, full_zh, email, titles)
+    asg_chunk, asg_earlier = _assignment_chunks(w, people, asg)
+    _plant_orphan_assignment(d_rng, w, people, asg_chunk, defects, hr_file)
+    tr_chunk = _training_chunk(rng_for(seed, "hr", "training"), w, people)
+    _plant_training_out_of_range(d_rng, w, people, tr_chunk, defects, hr_file)
+    org_chunk, org_earlier_chunk = _org_unit_chunks(w, people)
+
+    workforce = Workforce(people.emp_ids, asg.person, asg.unit, asg.start, asg.end, float(HOURS @ HOURS_P))
+    tables = [
+        LoadedTable(ORG_UNITS, single_chunk(org_chunk), single_chunk(org_earlier_chunk)),
+        LoadedTable(EMPLOYEES_T, single_chunk(emp_chunk), single_chunk(emp_earlier)),
+        LoadedTable(ASSIGNMENTS, single_chunk(asg_chunk), single_chunk(asg_earlier)),
+        LoadedTable(TRAINING, single_chunk(tr_chunk)),
+    ]
+    return HRResult(tables, workforce, defects)
+
+
+# --- people: (unit, hire day, termination day, is_manager) ---------------------------------------
+
+
+def _draw_people(rng: np.random.Generator, w: _Window, scale: float) -> _People:
+    """The managers of every unit, then the staff of every leaf unit, numbered by hire date."""
     founded = day_number(FOUNDED)
     leaves = leaf_units()
     base_total = sum(u.members for u in leaves) + len(UNITS)
     factor = max(MIN_EMPLOYEES, EMPLOYEES * scale) / base_total
-    window_years = cal.n / 365.25
-
-    # --- people: (unit, hire day, termination day, is_manager) -----------------------------------
-    p_unit: list[np.ndarray] = []
-    p_hire: list[np.ndarray] = []
-    p_term: list[np.ndarray] = []
-    p_mgr: list[np.ndarray] = []
-    for i, u in enumerate(UNITS):  # one manager per unit, hired before the window, staying
-        if u.unit_type in ("company", "division"):
-            hire = min(founded, start_d) - 4000 + 31 * i  # the executives: E00001 (CEO), E00002..E00006
-        elif u.unit_type == "department":
-            hire = founded - int(rng.integers(0, 6 * 365))
-        else:
-            hire = start_d - int(rng.integers(200, 3000))
-        p_unit.append(np.array([u.org_unit_id], dtype=object))
-        p_hire.append(np.array([hire]))
-        p_term.append(np.array([NAT]))
-        p_mgr.append(np.array([True]))
+    cohorts = _managers(rng, w.start_d, founded)
     for u in leaves:
-        m = max(2, int(round(u.members * factor)))
-        hires = start_d - np.minimum(rng.exponential(4 * 365, m).astype(np.int64), 14 * 365) - 1
-        growth = u.params.get("growth", 0.04)
-        hc_growth = growth * 0.3 if u.kind == "sales" else 0.04
-        if hc_growth > 0:
-            extra = int(rng.poisson(m * hc_growth * window_years))
-            hires = np.concatenate([hires, rng.integers(start_d, end_d + 1, extra)])
-        cohort = hires
-        while cohort.size:
-            exposure = np.maximum(cohort, start_d)
-            leave = exposure + rng.exponential(365.25 / ANNUAL_ATTRITION, cohort.size).astype(np.int64) + 1
-            term = np.where(leave <= end_d, leave, NAT)
-            p_unit.append(np.full(cohort.size, u.org_unit_id, dtype=object))
-            p_hire.append(cohort)
-            p_term.append(term)
-            p_mgr.append(np.zeros(cohort.size, dtype=bool))
-            left = term[term != NAT]
-            if growth < 0:
-                left = left[rng.random(left.size) < 0.5]
-            cohort = left + rng.integers(14, 61, left.size)
-            cohort = cohort[cohort <= end_d]
-    unit = np.concatenate(p_unit)
-    hire = np.concatenate(p_hire).astype(np.int64)
-    term = np.concatenate(p_term).astype(np.int64)
-    mgr = np.concatenate(p_mgr)
+        cohorts.extend(_leaf_staff(rng, w, u, factor))
+    unit = np.concatenate([c[0] for c in cohorts])
+    hire = np.concatenate([c[1] for c in cohorts]).astype(np.int64)
+    term = np.concatenate([c[2] for c in cohorts]).astype(np.int64)
+    mgr = np.concatenate([c[3] for c in cohorts])
     n = len(unit)
     unit_pos = {u.org_unit_id: i for i, u in enumerate(UNITS)}
     types_of = {u.org_unit_id: u.unit_type for u in UNITS}
     executive = np.array([types_of[x] in ("company", "division") for x in unit]) & mgr
     # ids by hire date, the executives first in org order (the catalog names E00001 … E00005 as owners)
     order = np.lexsort((rng.random(n), np.array([unit_pos[x] for x in unit]), hire, ~executive))
-    unit, hire, term, mgr = unit[order], hire[order], term[order], mgr[order]
-    emp_ids = fmt_ids("E", np.arange(1, n + 1), 5)
+    return _People(unit[order], hire[order], term[order], mgr[order], fmt_ids("E", np.arange(1, n + 1), 5))
 
-    # --- names, titles ----------------------------------------------------------------------------
+
+_Cohort = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # unit, hire, term, is_manager
+
+
+def _managers(rng: np.random.Generator, start_d: int, founded: int) -> list[_Cohort]:
+    """One manager per unit, hired before the window, staying."""
+    out: list[_Cohort] = []
+    for i, u in enumerate(UNITS):
+        if u.unit_type in ("company", "division"):
+            hire = min(founded, start_d) - 4000 + 31 * i  # the executives: E00001 (CEO), E00002..E00006
+        elif u.unit_type == "department":
+            hire = founded - int(rng.integers(0, 6 * 365))
+        else:
+            hire = start_d - int(rng.integers(200, 3000))
+        out.append((np.array([u.org_unit_id], dtype=object), np.array([hire]), np.array([NAT]), np.array([True])))
+    return out
+
+
+def _leaf_staff(rng: np.random.Generator, w: _Window, u: Unit, factor: float) -> list[_Cohort]:
+    """A leaf unit's members: the staff at the start, hires for growth, and a replacement for each leaver."""
+    start_d, end_d = w.start_d, w.end_d
+    m = max(2, int(round(u.members * factor)))
+    hires = start_d - np.minimum(rng.exponential(4 * 365, m).astype(np.int64), 14 * 365) - 1
+    growth = u.params.get("growth", 0.04)
+    hc_growth = growth * 0.3 if u.kind == "sales" else 0.04
+    if hc_growth > 0:
+        extra = int(rng.poisson(m * hc_growth * (w.cal.n / 365.25)))
+        hires = np.concatenate([hires, rng.integers(start_d, end_d + 1, extra)])
+    out: list[_Cohort] = []
+    cohort = hires
+    while cohort.size:
+        exposure = np.maximum(cohort, start_d)
+        leave = exposure + rng.exponential(365.25 / ANNUAL_ATTRITION, cohort.size).astype(np.int64) + 1
+        term = np.where(leave <= end_d, leave, NAT)
+        out.append((np.full(cohort.size, u.org_unit_id, dtype=object), cohort, term,
+                    np.zeros(cohort.size, dtype=bool)))
+        left = term[term != NAT]
+        if growth < 0:
+            left = left[rng.random(left.size) < 0.5]
+        cohort = left + rng.integers(14, 61, left.size)
+        cohort = cohort[cohort <= end_d]
+    return out
+
+
+# --- names, titles -------------------------------------------------------------------------------
+
+
+def _names(rng: np.random.Generator, emp_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full name (pinyin, given name first), full name in Chinese, e-mail address."""
+    n = len(emp_ids)
     sur = rng.integers(len(SURNAMES), size=n)
     g1 = rng.integers(len(GIVEN), size=n)
     g2 = rng.integers(len(GIVEN), size=n)
@@ -207,28 +293,38 @@ def generate_hr(cal: Calendar, clock: Clock, seed: int, scale: float, initial_ut
                                           np.strings.lower(sur_py)),
                            np.strings.add(np.strings.add(".", np.strings.slice(emp_ids, 1, None)),
                                           "@acme-instruments.example"))
+    return full, full_zh, email
+
+
+def _titles(rng: np.random.Generator, people: _People) -> np.ndarray:
     kinds = {u.org_unit_id: u.kind for u in UNITS}
     types = {u.org_unit_id: u.unit_type for u in UNITS}
-    title_draw = rng.random(n)
-    titles = np.empty(n, dtype=object)
-    for i in range(n):
-        if mgr[i]:
-            titles[i] = MANAGER_TITLES[types[unit[i]]]
+    title_draw = rng.random(people.n)
+    titles = np.empty(people.n, dtype=object)
+    for i in range(people.n):
+        if people.mgr[i]:
+            titles[i] = MANAGER_TITLES[types[people.unit[i]]]
         else:
-            options = TITLES[kinds[unit[i]] or "corp"]
+            options = TITLES[kinds[people.unit[i]] or "corp"]
             titles[i] = options[min(int(title_draw[i] ** 1.6 * len(options)), len(options) - 1)]
+    return titles
 
-    # --- assignments (with transfers between sibling teams) ---------------------------------------
-    a_from_first = np.maximum(hire, founded)
+
+# --- assignments (with transfers between sibling teams) ------------------------------------------
+
+
+def _draw_assignments(rng: np.random.Generator, w: _Window, people: _People) -> _Assignments:
+    n, unit, mgr, term = people.n, people.unit, people.mgr, people.term
+    a_from_first = np.maximum(people.hire, day_number(FOUNDED))
     a_to_last = np.where(term == NAT, NAT, term + 1)
-    parent = {u.org_unit_id: u.parent for u in UNITS}
+    leaves = leaf_units()
     siblings: dict[str, list[str]] = {}
     for u in leaves:
         sib = [v.org_unit_id for v in leaves if v.parent == u.parent and v.kind == u.kind
                and v.org_unit_id != u.org_unit_id]
         siblings[u.org_unit_id] = sib
-    act_lo = np.maximum(a_from_first, start_d)
-    act_hi = np.where(term == NAT, end_d, np.minimum(term, end_d))
+    act_lo = np.maximum(a_from_first, w.start_d)
+    act_hi = np.where(term == NAT, w.end_d, np.minimum(term, w.end_d))
     movable = (~mgr) & (act_hi - act_lo > 60) & np.array([bool(siblings.get(x)) for x in unit])
     movers = np.flatnonzero(movable & (rng.random(n) < 0.04))
     move_day = np.zeros(n, dtype=np.int64)
@@ -246,24 +342,21 @@ def generate_hr(cal: Calendar, clock: Clock, seed: int, scale: float, initial_ut
     a_to = np.concatenate([np.where(is_mover, move_day, a_to_last), a_to_last[movers]])
     a_role = np.where(np.concatenate([mgr, np.zeros(len(movers), dtype=bool)]), "manager", "member")
     a_order = np.lexsort((a_person, a_from))
-    a_person, a_unit, a_from, a_to, a_role = (x[a_order] for x in (a_person, a_unit, a_from, a_to, a_role))
-    na = len(a_person)
+    return _Assignments(*(x[a_order] for x in (a_person, a_unit, a_from, a_to, a_role)))
 
-    lo, hi = initial_utc, snapshot_utc
-    closed = (a_to != NAT) & (a_to - 1 <= end_d)
-    a_opened = _stamp(clock, a_from, 9, lo, hi)
-    a_upd = np.where(closed, _stamp(clock, np.where(closed, a_to - 1, 0), 18, lo, hi), a_opened)
-    emp_hired = _stamp(clock, hire, 9, lo, hi)
-    emp_upd = np.maximum(emp_hired,
-                         np.where(term == NAT, lo, _stamp(clock, np.where(term == NAT, 0, term), 18, lo, hi)))
 
-    # --- org units (SCD2) -----------------------------------------------------------------------
-    manager_of = {unit[i]: emp_ids[i] for i in np.flatnonzero(mgr)}
+# --- table chunks (now, and the earlier versions of changed rows) --------------------------------
+
+
+def _org_unit_chunks(w: _Window, people: _People) -> tuple[dict, dict]:
+    """The org tree (SCD2): the re-organised team's two rows once the re-organisation is in the window."""
+    manager_of = {people.unit[i]: people.emp_ids[i] for i in np.flatnonzero(people.mgr)}
+    parent = {u.org_unit_id: u.parent for u in UNITS}
     org_rows: list[list] = []
     org_earlier: list[list] = []
-    reorg = day_number(REORG_DATE) <= end_d
-    init_ts = fmt_ts(np.array([lo]))[0]
-    reorg_ts = fmt_ts(_stamp(clock, np.array([day_number(REORG_DATE) - 1]), 18, lo, hi))[0]
+    reorg = day_number(REORG_DATE) <= w.end_d
+    init_ts = fmt_ts(np.array([w.lo]))[0]
+    reorg_ts = fmt_ts(w.stamp(np.array([day_number(REORG_DATE) - 1]), 18))[0]
     for u in UNITS:
         base = [u.org_unit_id, u.name, u.name_zh, u.unit_type]
         if reorg and u.org_unit_id == REORG_TEAM:
@@ -280,9 +373,17 @@ def generate_hr(cal: Calendar, clock: Clock, seed: int, scale: float, initial_ut
     org_rows.sort(key=lambda r: (r[0], r[6]))
     org_chunk = {c: [r[i] for r in org_rows] for i, c in enumerate(ORG_UNITS.column_names)}
     org_earlier_chunk = {c: [r[i] for r in org_earlier] for i, c in enumerate(ORG_UNITS.column_names)}
+    return org_chunk, org_earlier_chunk
 
+
+def _employee_chunks(w: _Window, people: _People, full: np.ndarray, full_zh: np.ndarray, email: np.ndarray,
+                     titles: np.ndarray) -> tuple[dict, dict]:
+    """The employees; earlier: an employee before the termination was entered."""
+    hire, term = people.hire, people.term
+    emp_hired = w.stamp(hire, 9)
+    emp_upd = np.maximum(emp_hired, np.where(term == NAT, w.lo, w.stamp(np.where(term == NAT, 0, term), 18)))
     emp_chunk = {
-        "employee_id": emp_ids.tolist(),
+        "employee_id": people.emp_ids.tolist(),
         "full_name": full.tolist(),
         "full_name_zh": full_zh.tolist(),
         "email": email.tolist(),
@@ -291,43 +392,39 @@ def generate_hr(cal: Calendar, clock: Clock, seed: int, scale: float, initial_ut
         "termination_date": to_list(fmt_date(term), term == NAT),
         "updated_at": fmt_ts(emp_upd).tolist(),
     }
-    # earlier versions: an employee before the termination was entered, an assignment before it closed
     left = np.flatnonzero(emp_upd > emp_hired)
     emp_earlier = {c: [v[i] for i in left.tolist()] for c, v in emp_chunk.items()}
     emp_earlier["termination_date"] = [None] * left.size
     emp_earlier["updated_at"] = fmt_ts(emp_hired[left]).tolist()
-    defects = DefectLog()
-    asg_ids = fmt_ids("AS", np.arange(1, na + 1), 6)
+    return emp_chunk, emp_earlier
+
+
+def _assignment_chunks(w: _Window, people: _People, asg: _Assignments) -> tuple[dict, dict]:
+    """The assignments; earlier: an assignment before it was closed."""
+    closed = (asg.end != NAT) & (asg.end - 1 <= w.end_d)
+    a_opened = w.stamp(asg.start, 9)
+    a_upd = np.where(closed, w.stamp(np.where(closed, asg.end - 1, 0), 18), a_opened)
+    asg_ids = fmt_ids("AS", np.arange(1, len(asg.person) + 1), 6)
     asg_chunk = {
         "assignment_id": asg_ids.tolist(),
-        "employee_id": emp_ids[a_person].tolist(),
-        "org_unit_id": a_unit.tolist(),
-        "role": a_role.tolist(),
-        "valid_from": fmt_date(a_from).tolist(),
-        "valid_to": to_list(fmt_date(a_to), a_to == NAT),
+        "employee_id": people.emp_ids[asg.person].tolist(),
+        "org_unit_id": asg.unit.tolist(),
+        "role": asg.role.tolist(),
+        "valid_from": fmt_date(asg.start).tolist(),
+        "valid_to": to_list(fmt_date(asg.end), asg.end == NAT),
         "updated_at": fmt_ts(a_upd).tolist(),
     }
     ended = np.flatnonzero(a_upd > a_opened)
     asg_earlier = {c: [v[i] for i in ended.tolist()] for c, v in asg_chunk.items()}
     asg_earlier["valid_to"] = [None] * ended.size
     asg_earlier["updated_at"] = fmt_ts(a_opened[ended]).tolist()
-    # defect: an assignment to an org unit that does not exist
-    d_rng = rng_for(seed, "hr", "defects")
-    bad_day = start_d + int(d_rng.integers(min(10, cal.n - 1), max(11, cal.n - 5)))
-    bad_day = min(bad_day, end_d)
-    bad_ts = _stamp(clock, np.array([bad_day]), 11, lo, hi)
-    asg_chunk_extra = {
-        "assignment_id": "AS999001", "employee_id": emp_ids[int(d_rng.integers(n))], "org_unit_id": "TM-XX-9",
-        "role": "member", "valid_from": fmt_date(np.array([bad_day]))[0], "valid_to": None,
-        "updated_at": fmt_ts(bad_ts)[0],
-    }
-    for c, v in asg_chunk_extra.items():
-        asg_chunk[c].append(v)
-    defects.add("hr", "employee_assignments", _local_date(clock, bad_ts), hr_file, "AS999001", "org_unit_id",
-                "orphan_fk")
+    return asg_chunk, asg_earlier
 
-    # --- training records -----------------------------------------------------------------------
-    t_rng = rng_for(seed, "hr", "training")
+
+def _training_chunk(t_rng: np.random.Generator, w: _Window, people: _People) -> dict:
+    """Training records: about one a month per employee, on workdays while employed."""
+    cal, start_d, end_d = w.cal, w.start_d, w.end_d
+    hire, term, n = people.hire, people.term, people.n
     lo_d = np.maximum(hire, start_d)
     hi_d = np.where(term == NAT, end_d, np.minimum(term, end_d))
     span = np.maximum(hi_d - lo_d + 1, 0)
@@ -340,39 +437,55 @@ def generate_hr(cal: Calendar, clock: Clock, seed: int, scale: float, initial_ut
     person, day = person[keep], day[keep]
     hours = HOURS[t_rng.choice(len(HOURS), size=person.size, p=HOURS_P)]
     course = np.array(COURSES, dtype=object)[t_rng.integers(len(COURSES), size=person.size)]
-    upd = _stamp(clock, day + t_rng.integers(0, 3, person.size), 17, lo, hi) + t_rng.integers(0, 3 * HOUR,
-                                                                                               person.size)
-    upd = np.minimum(upd, hi)
+    upd = w.stamp(day + t_rng.integers(0, 3, person.size), 17) + t_rng.integers(0, 3 * HOUR, person.size)
+    upd = np.minimum(upd, w.hi)
     t_order = np.lexsort((person, day))
     person, day, hours, course, upd = (x[t_order] for x in (person, day, hours, course, upd))
     nt = person.size
-    tr_chunk = {
+    return {
         "training_id": fmt_ids("TR", np.arange(1, nt + 1), 7).tolist(),
-        "employee_id": emp_ids[person].tolist(),
+        "employee_id": people.emp_ids[person].tolist(),
         "training_date": fmt_date(day).tolist(),
         "course": course.tolist(),
         "hours": hours.tolist(),
         "updated_at": fmt_ts(upd).tolist(),
     }
-    # defect: hours outside (0, 40]
-    bad_day2 = min(start_d + int(d_rng.integers(min(5, cal.n - 1), max(6, cal.n - 3))), end_d)
-    bad_ts2 = _stamp(clock, np.array([bad_day2]), 15, lo, hi)
-    extra = {"training_id": "TR9900001", "employee_id": emp_ids[int(d_rng.integers(n))],
+
+
+# --- defects (extra rows) ------------------------------------------------------------------------
+
+
+def _plant_orphan_assignment(d_rng: np.random.Generator, w: _Window, people: _People, asg_chunk: dict,
+                             defects: DefectLog, hr_file: str) -> None:
+    """An assignment to an org unit that does not exist."""
+    cal = w.cal
+    bad_day = w.start_d + int(d_rng.integers(min(10, cal.n - 1), max(11, cal.n - 5)))
+    bad_day = min(bad_day, w.end_d)
+    bad_ts = w.stamp(np.array([bad_day]), 11)
+    extra = {
+        "assignment_id": "AS999001", "employee_id": people.emp_ids[int(d_rng.integers(people.n))],
+        "org_unit_id": "TM-XX-9", "role": "member", "valid_from": fmt_date(np.array([bad_day]))[0],
+        "valid_to": None, "updated_at": fmt_ts(bad_ts)[0],
+    }
+    for c, v in extra.items():
+        asg_chunk[c].append(v)
+    defects.add("hr", "employee_assignments", _local_date(w.clock, bad_ts), hr_file, "AS999001", "org_unit_id",
+                "orphan_fk")
+
+
+def _plant_training_out_of_range(d_rng: np.random.Generator, w: _Window, people: _People, tr_chunk: dict,
+                                 defects: DefectLog, hr_file: str) -> None:
+    """A training record with hours outside (0, 40]."""
+    cal = w.cal
+    bad_day2 = min(w.start_d + int(d_rng.integers(min(5, cal.n - 1), max(6, cal.n - 3))), w.end_d)
+    bad_ts2 = w.stamp(np.array([bad_day2]), 15)
+    extra = {"training_id": "TR9900001", "employee_id": people.emp_ids[int(d_rng.integers(people.n))],
              "training_date": fmt_date(np.array([bad_day2]))[0], "course": "安全生产培训", "hours": 60.0,
              "updated_at": fmt_ts(bad_ts2)[0]}
     for c, v in extra.items():
         tr_chunk[c].append(v)
-    defects.add("hr", "training_records", _local_date(clock, bad_ts2), hr_file, "TR9900001", "hours",
+    defects.add("hr", "training_records", _local_date(w.clock, bad_ts2), hr_file, "TR9900001", "hours",
                 "out_of_range")
-
-    workforce = Workforce(emp_ids, a_person, a_unit, a_from, a_to, float(HOURS @ HOURS_P))
-    tables = [
-        LoadedTable(ORG_UNITS, single_chunk(org_chunk), single_chunk(org_earlier_chunk)),
-        LoadedTable(EMPLOYEES_T, single_chunk(emp_chunk), single_chunk(emp_earlier)),
-        LoadedTable(ASSIGNMENTS, single_chunk(asg_chunk), single_chunk(asg_earlier)),
-        LoadedTable(TRAINING, single_chunk(tr_chunk)),
-    ]
-    return HRResult(tables, workforce, defects)
 
 
 def _local_date(clock: Clock, utc: np.ndarray) -> str:

@@ -42,7 +42,27 @@ class MESResult:
 
 def generate_mes(cal: Calendar, default_cal: Calendar, clock: Clock, seed: int, scale: float, products: Products,
                  plan: AnomalyPlan, landing: Path, rel_root: Path) -> MESResult:
-    rng = rng_for(seed, "mes")
+    cols, day = _draw_runs(rng_for(seed, "mes"), cal, default_cal, clock, scale, products, plan)
+    defects = DefectLog()
+    bounds = np.searchsorted(day, np.arange(cal.n + 1))
+    extra = _defect_rows(rng_for(seed, "mes", "defects"), cal, cols, bounds, rel_root, defects)
+    files: dict[str, int] = {}
+    for di in range(cal.n):
+        d = cal.date_of(di)
+        s, e = int(bounds[di]), int(bounds[di + 1])
+        part = {c: v[s:e] for c, v in cols.items()}
+        rows = extra.get(di, [])
+        if rows:
+            part = {c: np.concatenate([v, np.array([r[c] for r in rows])]) for c, v in part.items()}
+        name = f"production_runs_{d:%Y%m%d}.parquet"
+        write_parquet(landing / name, _table(part))
+        files[(rel_root / name).as_posix()] = len(part["run_id"])
+    return MESResult(files, int(day.size), defects)
+
+
+def _draw_runs(rng: np.random.Generator, cal: Calendar, default_cal: Calendar, clock: Clock, scale: float,
+               products: Products, plan: AnomalyPlan) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The production runs as columns (in finishing order), and the calendar day index of each."""
     teams = PRODUCTION_TEAMS
     nt = len(teams)
     lam = team_lambda(cal, default_cal, teams, "production", MES_RUNS_PER_DAY * scale)
@@ -63,27 +83,10 @@ def generate_mes(cal: Calendar, default_cal: Calendar, clock: Clock, seed: int, 
     hi = np.array([BATCH[c][1] for c in cat_names[product]])
     planned = (lo + rng.random(m) * (hi - lo)).astype(np.int64)
     produced = np.maximum(1, np.round(planned * rng.uniform(0.9, 1.05, m))).astype(np.int64)
-
-    params = [UNIT_BY_ID[t].params for t in teams]
-    pass_rate = np.array([p["pass_rate"] for p in params])
-    defective = rng.binomial(produced, 1.0 - pass_rate[team])
-    fac = plan.factors("quality_pass_rate", teams)[team, day]
-    anom = ~np.isnan(fac)
-    target_pass = np.clip(pass_rate[team] * np.nan_to_num(fac), 0.0, 1.0)
-    defective = np.where(anom, np.round(produced * (1.0 - target_pass)).astype(np.int64), defective)
-
-    on_time = np.array([p["on_time"] for p in params])
-    finish_day = cal.day0 + day
-    promised = finish_day + rng.integers(1, 8, m)
-    ok = rng.random(m) < on_time[team]
-    delivered = np.where(ok, np.maximum(finish_day, promised - rng.integers(0, 4, m)),
-                         promised + rng.integers(1, 7, m))
-    last_day = cal.day0 + cal.n - 1
-    delivered = np.where(delivered > last_day, NAT, delivered)
-
-    run_ids = fmt_ids("RUN", np.arange(1, m + 1), 8)
+    defective = _defective(rng, plan, team, day, produced)
+    promised, delivered = _delivery(rng, cal, team, day)
     cols = {
-        "run_id": run_ids,
+        "run_id": fmt_ids("RUN", np.arange(1, m + 1), 8),
         "line_id": np.array(teams)[team],
         "product_id": products.ids[product],
         "started_at": started,
@@ -94,10 +97,37 @@ def generate_mes(cal: Calendar, default_cal: Calendar, clock: Clock, seed: int, 
         "promised_date": promised,
         "delivered_date": delivered,
     }
+    return cols, day
 
-    defects = DefectLog()
-    d_rng = rng_for(seed, "mes", "defects")
-    bounds = np.searchsorted(day, np.arange(cal.n + 1))
+
+def _defective(rng: np.random.Generator, plan: AnomalyPlan, team: np.ndarray, day: np.ndarray,
+               produced: np.ndarray) -> np.ndarray:
+    """Defective quantities at the line's pass rate; inside a pass-rate anomaly exactly the anomaly's rate."""
+    pass_rate = np.array([UNIT_BY_ID[t].params["pass_rate"] for t in PRODUCTION_TEAMS])
+    defective = rng.binomial(produced, 1.0 - pass_rate[team])
+    fac = plan.factors("quality_pass_rate", PRODUCTION_TEAMS)[team, day]
+    anom = ~np.isnan(fac)
+    target_pass = np.clip(pass_rate[team] * np.nan_to_num(fac), 0.0, 1.0)
+    return np.where(anom, np.round(produced * (1.0 - target_pass)).astype(np.int64), defective)
+
+
+def _delivery(rng: np.random.Generator, cal: Calendar, team: np.ndarray,
+              day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Promised and delivered day numbers (NAT: not delivered by the end of the window)."""
+    m = team.size
+    on_time = np.array([UNIT_BY_ID[t].params["on_time"] for t in PRODUCTION_TEAMS])
+    finish_day = cal.day0 + day
+    promised = finish_day + rng.integers(1, 8, m)
+    ok = rng.random(m) < on_time[team]
+    delivered = np.where(ok, np.maximum(finish_day, promised - rng.integers(0, 4, m)),
+                         promised + rng.integers(1, 7, m))
+    last_day = cal.day0 + cal.n - 1
+    return promised, np.where(delivered > last_day, NAT, delivered)
+
+
+def _defect_rows(d_rng: np.random.Generator, cal: Calendar, cols: dict[str, np.ndarray], bounds: np.ndarray,
+                 rel_root: Path, defects: DefectLog) -> dict[int, list[dict]]:
+    """Day index -> extra runs: a negative quantity, an unknown line, more defective than produced."""
     candidates = [i for i in range(min(3, cal.n - 1), cal.n) if bounds[i + 1] > bounds[i]]
     extra: dict[int, list[dict]] = {}
     for j, (defect, field) in enumerate([("negative_quantity", "produced_qty"), ("orphan_fk", "line_id"),
@@ -119,19 +149,7 @@ def generate_mes(cal: Calendar, default_cal: Calendar, clock: Clock, seed: int, 
         defects.add("mes", "production_runs", cal.date_of(di).isoformat(),
                     (rel_root / f"production_runs_{cal.date_of(di):%Y%m%d}.parquet").as_posix(), row["run_id"],
                     field, defect)
-
-    files: dict[str, int] = {}
-    for di in range(cal.n):
-        d = cal.date_of(di)
-        s, e = int(bounds[di]), int(bounds[di + 1])
-        part = {c: v[s:e] for c, v in cols.items()}
-        rows = extra.get(di, [])
-        if rows:
-            part = {c: np.concatenate([v, np.array([r[c] for r in rows])]) for c, v in part.items()}
-        name = f"production_runs_{d:%Y%m%d}.parquet"
-        write_parquet(landing / name, _table(part))
-        files[(rel_root / name).as_posix()] = len(part["run_id"])
-    return MESResult(files, m, defects)
+    return extra
 
 
 def _table(part: dict[str, np.ndarray]) -> pa.Table:

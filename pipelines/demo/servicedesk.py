@@ -62,10 +62,85 @@ def rejected_day_index(cal: Calendar) -> int | None:
     return i
 
 
+@dataclass
+class _Tickets:
+    """One row per ticket, in the order they were opened (local seconds; NAT = not yet)."""
+
+    team: np.ndarray  # index into SERVICE_TEAMS
+    day: np.ndarray  # calendar day index
+    opened: np.ndarray
+    prio: np.ndarray
+    channel: np.ndarray
+    customer: np.ndarray  # index into the customers
+    agent: np.ndarray  # index into workforce.emp_ids
+    complaint: np.ndarray
+    first_resp: np.ndarray
+    resolved: np.ndarray
+    csat_given: np.ndarray
+    csat: np.ndarray
+    category: np.ndarray  # index into CATEGORY_NAMES
+    subject: np.ndarray
+
+    @property
+    def m(self) -> int:
+        return self.team.size
+
+
+@dataclass
+class _ExportRows:
+    """One row per ticket and local day with an event, showing the state at the end of that day."""
+
+    ticket: np.ndarray
+    updated: np.ndarray
+    day: np.ndarray  # day number
+    show_first_response: np.ndarray
+    show_resolved: np.ndarray
+
+
 def generate_servicedesk(cal: Calendar, default_cal: Calendar, clock: Clock, seed: int, scale: float,
                          workforce: Workforce, customers: Customers, plan: AnomalyPlan, landing: Path,
                          rel_root: Path) -> ServiceDeskResult:
     rng = rng_for(seed, "servicedesk")
+    tickets = _draw_tickets(rng, cal, default_cal, clock, scale, workforce, customers, plan)
+    rej = rejected_day_index(cal)
+    if rej is not None:
+        _after_the_rejected_day(rng, cal.day0 + rej, tickets)
+    # the export sees only what happened by the snapshot
+    snapshot = (cal.day0 + cal.n) * DAY - 1  # local
+    first_resp = np.where(tickets.first_resp > snapshot, NAT, tickets.first_resp)
+    resolved = tickets.resolved
+    tickets.resolved = np.where((resolved == NAT) | (resolved > snapshot) | (first_resp == NAT), NAT, resolved)
+    tickets.first_resp = first_resp
+    export = _export_rows(tickets)
+
+    defects = DefectLog()
+    bounds = np.searchsorted(export.day, cal.day_numbers[0] + np.arange(cal.n + 1))
+    extra = _plan_defect_rows(rng_for(seed, "servicedesk", "defects"), cal, bounds, rej)
+    files: dict[str, int] = {}
+    for di in range(cal.n):
+        d = cal.date_of(di)
+        s, e = int(bounds[di]), int(bounds[di + 1])
+        lists = _columns(tickets, export, slice(s, e), workforce, customers)
+        rows = list(zip(*(lists[c] for c in COLUMNS), strict=True))
+        name = f"tickets_{d:%Y%m%d}.csv"
+        rel = (rel_root / name).as_posix()
+        for j, src, field, defect in extra.get(di, []):
+            row = _defect_row(rows[src], j, field, defect, cal.day_numbers[di])
+            rows.append(tuple(row))
+            defects.add("servicedesk", "tickets", d.isoformat(), rel, row[0] or f"row={len(rows)}", field, defect)
+        header = list(COLUMNS)
+        if di == rej:
+            header[header.index(RENAMED[0])] = RENAMED[1]
+            defects.add("servicedesk", "tickets", d.isoformat(), rel, "", RENAMED[0], "changed_columns",
+                        "batch_rejected")
+        atomic_write_bytes(landing / name, _csv(header, rows))
+        files[rel] = len(rows)
+    return ServiceDeskResult(files, tickets.m, int(export.ticket.size), defects)
+
+
+def _draw_tickets(rng: np.random.Generator, cal: Calendar, default_cal: Calendar, clock: Clock, scale: float,
+                  workforce: Workforce, customers: Customers, plan: AnomalyPlan) -> _Tickets:
+    """Tickets per team and day, and everything about each (the planned anomalies included)."""
     teams = SERVICE_TEAMS
     nt = len(teams)
     lam = team_lambda(cal, default_cal, teams, "service", TICKETS_PER_DAY * scale)
@@ -76,7 +151,6 @@ def generate_servicedesk(cal: Calendar, default_cal: Calendar, clock: Clock, see
     opened = (cal.day0 + day) * DAY + choice_by_weights(rng, HOUR_W, m) * HOUR + rng.integers(0, HOUR, m)
     order = np.lexsort((team, opened))
     team, day, opened = team[order], day[order], opened[order]
-    snapshot = (cal.day0 + cal.n) * DAY - 1  # local
 
     prio = choice_by_weights(rng, PRIORITY_P, m)
     channel = choice_by_weights(rng, CHANNEL_P, m)
@@ -95,11 +169,29 @@ def generate_servicedesk(cal: Calendar, default_cal: Calendar, clock: Clock, see
 
     p_complaint = np.array([p["complaint"] for p in params])
     complaint = rng.random(m) < p_complaint[team]
-    cfac = plan.factors("complaint_rate", teams)
+    _plant_complaint_anomalies(rng, plan, team, day, p_complaint, complaint)
+
+    resolve = np.array([p["resolve"] for p in params])
+    res_secs = np.exp(rng.normal(np.log(PRIORITY_RES_H[prio] * resolve[team] * HOUR), 0.9)).astype(np.int64)
+    first_resp = opened + frt
+    resolved = first_resp + np.maximum(res_secs, 300)
+    never = rng.random(m) < 0.03
+    resolved = np.where(never, NAT, resolved)
+    csat_given = rng.random(m) < 0.6
+    csat = np.where(complaint, choice_by_weights(rng, CSAT_P_COMPLAINT, m), choice_by_weights(rng, CSAT_P, m)) + 1
+    cat, subject = _subjects(rng, complaint)
+    return _Tickets(team, day, opened, prio, channel, customer, agent, complaint, first_resp, resolved,
+                    csat_given, csat, cat, subject)
+
+
+def _plant_complaint_anomalies(rng: np.random.Generator, plan: AnomalyPlan, team: np.ndarray, day: np.ndarray,
+                               p_complaint: np.ndarray, complaint: np.ndarray) -> None:
+    """Redraw the complaints of each team and day inside a complaint-rate anomaly at the anomaly's rate."""
+    cfac = plan.factors("complaint_rate", SERVICE_TEAMS)
     for a in plan.anomalies:
         if a.kpi_id != "complaint_rate":
             continue
-        ti = teams.index(a.org_unit_id)
+        ti = SERVICE_TEAMS.index(a.org_unit_id)
         for d in range(a.start, a.end + 1):
             rows = np.flatnonzero((team == ti) & (day == d))
             complaint[rows] = False
@@ -111,42 +203,35 @@ def generate_servicedesk(cal: Calendar, default_cal: Calendar, clock: Clock, see
             if k:
                 complaint[rng.choice(rows, size=min(k, len(rows)), replace=False)] = True
 
-    resolve = np.array([p["resolve"] for p in params])
-    res_secs = np.exp(rng.normal(np.log(PRIORITY_RES_H[prio] * resolve[team] * HOUR), 0.9)).astype(np.int64)
-    first_resp = opened + frt
-    resolved = first_resp + np.maximum(res_secs, 300)
-    never = rng.random(m) < 0.03
-    resolved = np.where(never, NAT, resolved)
-    csat_given = rng.random(m) < 0.6
-    csat = np.where(complaint, choice_by_weights(rng, CSAT_P_COMPLAINT, m), choice_by_weights(rng, CSAT_P, m)) + 1
 
+def _subjects(rng: np.random.Generator, complaint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Category (most complaints file as 投诉建议) and a subject line of that category."""
+    m = complaint.size
     cat = np.where(complaint & (rng.random(m) < 0.7), CATEGORY_NAMES.index("投诉建议"),
                    rng.integers(len(CATEGORY_NAMES), size=m))
     subj_u = rng.random(m)
     subject = np.empty(m, dtype=object)
-    cat_arr = np.array(CATEGORY_NAMES, dtype=object)
     for ci, name in enumerate(CATEGORY_NAMES):
         mask = cat == ci
         opts = np.array(CATEGORIES[name], dtype=object)
         subject[mask] = opts[(subj_u[mask] * len(opts)).astype(np.int64)]
+    return cat, subject
 
-    # the day whose file is rejected: every ticket with an event that day re-appears later
-    rej = rejected_day_index(cal)
-    if rej is not None:
-        rej_day = cal.day0 + rej
-        touched = (opened // DAY == rej_day) | (first_resp // DAY == rej_day) | (
-            (resolved != NAT) & (resolved // DAY == rej_day))
-        fix = touched & ((resolved == NAT) | (resolved // DAY <= rej_day))
-        resolved = np.where(fix, (rej_day + 1) * DAY + 9 * HOUR + rng.integers(0, 8 * HOUR, m), resolved)
 
-    # the export sees only what happened by the snapshot
-    first_resp = np.where(first_resp > snapshot, NAT, first_resp)
-    resolved = np.where((resolved == NAT) | (resolved > snapshot) | (first_resp == NAT), NAT, resolved)
+def _after_the_rejected_day(rng: np.random.Generator, rej_day: int, t: _Tickets) -> None:
+    """The day whose file is rejected: every ticket with an event that day re-appears later (resolved the next day)."""
+    resolved = t.resolved
+    touched = (t.opened // DAY == rej_day) | (t.first_resp // DAY == rej_day) | (
+        (resolved != NAT) & (resolved // DAY == rej_day))
+    fix = touched & ((resolved == NAT) | (resolved // DAY <= rej_day))
+    t.resolved = np.where(fix, (rej_day + 1) * DAY + 9 * HOUR + rng.integers(0, 8 * HOUR, t.m), resolved)
 
-    # rows: one per ticket and local day with an event, showing the state at the end of that day
-    t_idx = np.arange(m)
+
+def _export_rows(t: _Tickets) -> _ExportRows:
+    first_resp, resolved = t.first_resp, t.resolved
+    t_idx = np.arange(t.m)
     ev_t = np.concatenate([t_idx, t_idx[first_resp != NAT], t_idx[resolved != NAT]])
-    ev_ts = np.concatenate([opened, first_resp[first_resp != NAT], resolved[resolved != NAT]])
+    ev_ts = np.concatenate([t.opened, first_resp[first_resp != NAT], resolved[resolved != NAT]])
     ev_day = ev_ts // DAY
     o = np.lexsort((ev_ts, ev_day, ev_t))
     ev_t, ev_ts, ev_day = ev_t[o], ev_ts[o], ev_day[o]
@@ -156,81 +241,70 @@ def generate_servicedesk(cal: Calendar, default_cal: Calendar, clock: Clock, see
     show_fr = (first_resp[r_t] != NAT) & (first_resp[r_t] // DAY <= r_day)
     show_res = (resolved[r_t] != NAT) & (resolved[r_t] // DAY <= r_day)
     o = np.lexsort((r_t, r_upd, r_day))
-    r_t, r_upd, r_day, show_fr, show_res = (x[o] for x in (r_t, r_upd, r_day, show_fr, show_res))
+    return _ExportRows(*(x[o] for x in (r_t, r_upd, r_day, show_fr, show_res)))
 
-    team_names = np.array(teams)
 
-    def columns(sl: slice) -> dict[str, list]:
-        t = r_t[sl]
-        fr, rs = show_fr[sl], show_res[sl]
-        cols = {
-            "ticket_id": fmt_ids("T", t + 1, 8),
-            "opened_at": fmt_ts(opened[t]),
-            "first_response_at": fmt_ts(np.where(fr, first_resp[t], NAT)),
-            "resolved_at": fmt_ts(np.where(rs, resolved[t], NAT)),
-            "priority": PRIORITIES[prio[t]],
-            "channel": CHANNELS[channel[t]],
-            "category": cat_arr[cat[t]],
-            "subject": subject[t],
-            "customer_id": customers.ids[customer[t]],
-            "team_id": team_names[team[t]],
-            "agent_id": workforce.emp_ids[agent[t]],
-            "csat": np.where(rs & csat_given[t], csat[t].astype(str), ""),
-            "is_complaint": complaint[t].astype(np.int64).astype(str),
-            "updated_at": fmt_ts(r_upd[sl]),
-        }
-        return {c: v.tolist() for c, v in cols.items()}
+def _columns(tk: _Tickets, export: _ExportRows, sl: slice, workforce: Workforce,
+             customers: Customers) -> dict[str, list]:
+    t = export.ticket[sl]
+    fr, rs = export.show_first_response[sl], export.show_resolved[sl]
+    cols = {
+        "ticket_id": fmt_ids("T", t + 1, 8),
+        "opened_at": fmt_ts(tk.opened[t]),
+        "first_response_at": fmt_ts(np.where(fr, tk.first_resp[t], NAT)),
+        "resolved_at": fmt_ts(np.where(rs, tk.resolved[t], NAT)),
+        "priority": PRIORITIES[tk.prio[t]],
+        "channel": CHANNELS[tk.channel[t]],
+        "category": np.array(CATEGORY_NAMES, dtype=object)[tk.category[t]],
+        "subject": tk.subject[t],
+        "customer_id": customers.ids[tk.customer[t]],
+        "team_id": np.array(SERVICE_TEAMS)[tk.team[t]],
+        "agent_id": workforce.emp_ids[tk.agent[t]],
+        "csat": np.where(rs & tk.csat_given[t], tk.csat[t].astype(str), ""),
+        "is_complaint": tk.complaint[t].astype(np.int64).astype(str),
+        "updated_at": fmt_ts(export.updated[sl]),
+    }
+    return {c: v.tolist() for c, v in cols.items()}
 
-    # --- defects: extra rows appended to some files, and the renamed-column file ----------------
-    defects = DefectLog()
-    d_rng = rng_for(seed, "servicedesk", "defects")
-    bounds = np.searchsorted(r_day, cal.day_numbers[0] + np.arange(cal.n + 1))
-    extra: dict[int, list[tuple[int, str, str]]] = {}
+
+# --- defects: extra rows appended to some files, and the renamed-column file ---------------------
+
+_DEFECT_SPECS = [("duplicate", ""), ("duplicate", ""), ("null_key", "ticket_id"), ("wrong_type", "csat"),
+                 ("orphan_fk", "team_id"), ("future_date", "opened_at"), ("wrong_type", "opened_at")]
+
+
+def _plan_defect_rows(d_rng: np.random.Generator, cal: Calendar, bounds: np.ndarray,
+                      rej: int | None) -> dict[int, list[tuple[int, int, str, str]]]:
+    """Day index -> (defect number, the day's row it copies, field, defect), on days with rows."""
+    extra: dict[int, list[tuple[int, int, str, str]]] = {}
     candidates = [i for i in range(min(3, cal.n - 1), cal.n) if i != rej and bounds[i + 1] > bounds[i]]
-    specs = [("duplicate", ""), ("duplicate", ""), ("null_key", "ticket_id"), ("wrong_type", "csat"),
-             ("orphan_fk", "team_id"), ("future_date", "opened_at"), ("wrong_type", "opened_at")]
-    for j, (defect, field) in enumerate(specs):
+    for j, (defect, field) in enumerate(_DEFECT_SPECS):
         if not candidates:
             break
         di = candidates[int(d_rng.integers(len(candidates)))]
         src = int(d_rng.integers(bounds[di + 1] - bounds[di]))  # position inside the day's rows
         extra.setdefault(di, []).append((j, src, field, defect))
+    return extra
 
-    files: dict[str, int] = {}
-    for di in range(cal.n):
-        d = cal.date_of(di)
-        s, e = int(bounds[di]), int(bounds[di + 1])
-        lists = columns(slice(s, e))
-        rows = list(zip(*(lists[c] for c in COLUMNS), strict=True))
-        name = f"tickets_{d:%Y%m%d}.csv"
-        rel = (rel_root / name).as_posix()
-        for j, src, field, defect in extra.get(di, []):
-            row = list(rows[src])
-            if defect != "duplicate":
-                row[0] = f"T9{j + 1:07d}"
-                row[2] = row[3] = row[11] = ""
-            key = row[0]
-            if defect == "null_key":
-                row[0] = key = ""
-            elif defect == "wrong_type" and field == "csat":
-                row[3] = row[1]
-                row[11] = "很好"
-            elif defect == "orphan_fk":
-                row[9] = "TM-XX-9"
-            elif defect == "future_date":
-                row[1] = fmt_ts(np.array([(cal.day_numbers[di] + 30) * DAY + 10 * HOUR]))[0]
-            elif defect == "wrong_type":
-                row[1] = "2024/13/45 25:61"
-            rows.append(tuple(row))
-            defects.add("servicedesk", "tickets", d.isoformat(), rel, key or f"row={len(rows)}", field, defect)
-        header = list(COLUMNS)
-        if di == rej:
-            header[header.index(RENAMED[0])] = RENAMED[1]
-            defects.add("servicedesk", "tickets", d.isoformat(), rel, "", RENAMED[0], "changed_columns",
-                        "batch_rejected")
-        atomic_write_bytes(landing / name, _csv(header, rows))
-        files[rel] = len(rows)
-    return ServiceDeskResult(files, m, int(r_t.size), defects)
+
+def _defect_row(source: tuple, j: int, field: str, defect: str, day_number: int) -> list:
+    """A copy of ``source`` with the defect (a duplicate is the copy itself)."""
+    row = list(source)
+    if defect != "duplicate":
+        row[0] = f"T9{j + 1:07d}"
+        row[2] = row[3] = row[11] = ""
+    if defect == "null_key":
+        row[0] = ""
+    elif defect == "wrong_type" and field == "csat":
+        row[3] = row[1]
+        row[11] = "很好"
+    elif defect == "orphan_fk":
+        row[9] = "TM-XX-9"
+    elif defect == "future_date":
+        row[1] = fmt_ts(np.array([(day_number + 30) * DAY + 10 * HOUR]))[0]
+    elif defect == "wrong_type":
+        row[1] = "2024/13/45 25:61"
+    return row
 
 
 def _csv(header: list[str], rows: list[tuple]) -> bytes:

@@ -50,7 +50,27 @@ class SurveyResult:
 
 def generate_survey(cal: Calendar, default_cal: Calendar, clock: Clock, seed: int, scale: float,
                     customers: Customers, landing: Path, rel_root: Path) -> SurveyResult:
-    rng = rng_for(seed, "survey")
+    lines, day = _draw_responses(rng_for(seed, "survey"), cal, default_cal, clock, scale, customers)
+    defects = DefectLog()
+    bounds = np.searchsorted(day, np.arange(cal.n + 1))
+    extra = _defect_lines(rng_for(seed, "survey", "defects"), cal, lines, bounds)
+    files: dict[str, int] = {}
+    for di in range(cal.n):
+        d = cal.date_of(di)
+        body = lines[int(bounds[di]):int(bounds[di + 1])]
+        name = f"nps_{d:%Y%m%d}.jsonl"
+        rel = (rel_root / name).as_posix()
+        for text, key, field, defect in extra.get(di, []):
+            body.append(text)
+            defects.add("survey", "nps_responses", d.isoformat(), rel, key or f"row={len(body)}", field, defect)
+        atomic_write_bytes(landing / name, "".join(x + "\n" for x in body).encode("utf-8"))
+        files[rel] = len(body)
+    return SurveyResult(files, int(day.size), defects)
+
+
+def _draw_responses(rng: np.random.Generator, cal: Calendar, default_cal: Calendar, clock: Clock, scale: float,
+                    customers: Customers) -> tuple[list[str], np.ndarray]:
+    """One JSON line per response (in submission order), and the calendar day index of each."""
     teams = SALES_TEAMS
     nt = len(teams)
     lam = team_lambda(cal, default_cal, teams, "service", SURVEYS_PER_DAY * scale)
@@ -62,33 +82,9 @@ def generate_survey(cal: Calendar, default_cal: Calendar, clock: Clock, seed: in
     order = np.lexsort((team, local))
     team, day, local = team[order], day[order], local[order]
     utc = clock.to_utc(local)
-
-    # customer of that account team who existed at the time
-    customer = np.zeros(m, dtype=np.int64)
-    u = rng.random(m)
-    for ti in range(nt):
-        pool = np.flatnonzero(customers.team == ti)
-        rows = np.flatnonzero(team == ti)
-        if pool.size == 0 or rows.size == 0:
-            continue
-        elig = np.maximum(np.searchsorted(customers.created_utc[pool], utc[rows], side="right"), 1)
-        customer[rows] = pool[np.minimum((u[rows] * elig).astype(np.int64), elig - 1)]
-
-    mix = np.array([NPS_MIX[t] for t in teams])
-    g = rng.random(m)
-    is_prom = g < mix[team, 0]
-    is_det = g >= 1 - mix[team, 1]
-    s = rng.random(m)
-    score = np.where(is_prom, np.where(s < 0.55, 9, 10),
-                     np.where(is_det, np.minimum(6, (s ** 0.6 * 7).astype(np.int64)), np.where(s < 0.45, 7, 8)))
-    bucket = np.where(is_prom, "promoter", np.where(is_det, "detractor", "passive"))
-    has_comment = rng.random(m) < 0.6
-    cu = rng.random(m)
-    comment = np.empty(m, dtype=object)
-    for b, opts in COMMENTS.items():
-        mask = bucket == b
-        comment[mask] = np.array(opts, dtype=object)[(cu[mask] * len(opts)).astype(np.int64)]
-    comment[~has_comment] = None
+    customer = _respondents(rng.random(m), team, utc, customers)
+    score, bucket = _scores(rng, team)
+    comment = _comments(rng, bucket)
     touch = TOUCHPOINTS[choice_by_weights(rng, TOUCHPOINT_P, m)]
     offsets = fmt_offset(local - utc)
     submitted = np.strings.add(fmt_ts(local, sep="T"), offsets)
@@ -104,11 +100,53 @@ def generate_survey(cal: Calendar, default_cal: Calendar, clock: Clock, seed: in
     }
     lines = [json.dumps(dict(zip(recs, vals, strict=True)), ensure_ascii=False)
              for vals in zip(*recs.values(), strict=True)]
+    return lines, day
 
-    defects = DefectLog()
-    d_rng = rng_for(seed, "survey", "defects")
+
+def _respondents(u: np.ndarray, team: np.ndarray, utc: np.ndarray, customers: Customers) -> np.ndarray:
+    """A customer of the response's account team who existed at the time."""
+    customer = np.zeros(team.size, dtype=np.int64)
+    for ti in range(len(SALES_TEAMS)):
+        pool = np.flatnonzero(customers.team == ti)
+        rows = np.flatnonzero(team == ti)
+        if pool.size == 0 or rows.size == 0:
+            continue
+        elig = np.maximum(np.searchsorted(customers.created_utc[pool], utc[rows], side="right"), 1)
+        customer[rows] = pool[np.minimum((u[rows] * elig).astype(np.int64), elig - 1)]
+    return customer
+
+
+def _scores(rng: np.random.Generator, team: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores 0..10 at the team's promoter / detractor mix, and each one's bucket."""
+    m = team.size
+    mix = np.array([NPS_MIX[t] for t in SALES_TEAMS])
+    g = rng.random(m)
+    is_prom = g < mix[team, 0]
+    is_det = g >= 1 - mix[team, 1]
+    s = rng.random(m)
+    score = np.where(is_prom, np.where(s < 0.55, 9, 10),
+                     np.where(is_det, np.minimum(6, (s ** 0.6 * 7).astype(np.int64)), np.where(s < 0.45, 7, 8)))
+    bucket = np.where(is_prom, "promoter", np.where(is_det, "detractor", "passive"))
+    return score, bucket
+
+
+def _comments(rng: np.random.Generator, bucket: np.ndarray) -> np.ndarray:
+    """A comment that fits the bucket on 60 % of the responses (None on the others)."""
+    m = bucket.size
+    has_comment = rng.random(m) < 0.6
+    cu = rng.random(m)
+    comment = np.empty(m, dtype=object)
+    for b, opts in COMMENTS.items():
+        mask = bucket == b
+        comment[mask] = np.array(opts, dtype=object)[(cu[mask] * len(opts)).astype(np.int64)]
+    comment[~has_comment] = None
+    return comment
+
+
+def _defect_lines(d_rng: np.random.Generator, cal: Calendar, lines: list[str],
+                  bounds: np.ndarray) -> dict[int, list[tuple[str, str, str, str]]]:
+    """Day index -> extra lines (text, key, field, defect): truncated lines, a score of 11, a null id."""
     extra: dict[int, list[tuple[str, str, str, str]]] = {}
-    bounds = np.searchsorted(day, np.arange(cal.n + 1))
     candidates = [i for i in range(min(3, cal.n - 1), cal.n) if bounds[i + 1] > bounds[i]]
     for j, (defect, field) in enumerate([("unparsable", ""), ("unparsable", ""), ("out_of_range", "score"),
                                          ("null_key", "response_id")]):
@@ -126,16 +164,4 @@ def generate_survey(cal: Calendar, default_cal: Calendar, clock: Clock, seed: in
             text = json.dumps({**src, "response_id": None}, ensure_ascii=False)
             key = ""
         extra.setdefault(di, []).append((text, key, field, defect))
-
-    files: dict[str, int] = {}
-    for di in range(cal.n):
-        d = cal.date_of(di)
-        body = lines[int(bounds[di]):int(bounds[di + 1])]
-        name = f"nps_{d:%Y%m%d}.jsonl"
-        rel = (rel_root / name).as_posix()
-        for text, key, field, defect in extra.get(di, []):
-            body.append(text)
-            defects.add("survey", "nps_responses", d.isoformat(), rel, key or f"row={len(body)}", field, defect)
-        atomic_write_bytes(landing / name, "".join(x + "\n" for x in body).encode("utf-8"))
-        files[rel] = len(body)
-    return SurveyResult(files, m, defects)
+    return extra

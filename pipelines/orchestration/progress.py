@@ -29,7 +29,7 @@ BAR_WIDTH = 30
 _CONSOLE: dict = {"stream": None, "bar_open": False}
 
 
-class console:  # noqa: N801 - used as a context manager, like contextlib's
+class console:  # lower case: used as a context manager, like contextlib's
     """Within the block, progress output goes to ``stream`` (whatever ``sys.stdout`` becomes)."""
 
     def __init__(self, stream) -> None:

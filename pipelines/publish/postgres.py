@@ -57,9 +57,6 @@ anything else                                 text (DuckDB's text form)
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import os
 import re
@@ -160,20 +157,6 @@ def pg_column(name: str, duck_type: Any) -> tuple[str, str]:
     return "text", f"CAST({col} AS VARCHAR)"
 
 
-def scram_sha256_verifier(password: str, *, iterations: int = 4096, salt: bytes | None = None) -> str:
-    """The SCRAM-SHA-256 verifier PostgreSQL stores for a password (so the clear text never travels)."""
-    salt = salt or os.urandom(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-    b64 = base64.b64encode
-    return (
-        f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}$"
-        f"{b64(stored_key).decode()}:{b64(server_key).decode()}"
-    )
-
-
 def conninfo_from_url(pg_url: str) -> str:
     """Accept SQLAlchemy URLs (``postgresql+psycopg://…``) as well as libpq URIs / conninfo strings."""
     return re.sub(r"^postgres(?:ql)?\+[A-Za-z0-9_]+://", "postgresql://", pg_url.strip())
@@ -212,61 +195,18 @@ def publish_postgres(
     duck = duckdb.connect(str(serving_db), read_only=True)
     try:
         duck.execute("SET TimeZone = 'UTC'")
-        marts = [
-            r[0]
-            for r in duck.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name",
-                [schema],
-            ).fetchall()
-        ]
-        if not marts:
-            raise PublishError(f"{serving_db}: schema {schema!r} has no tables to publish")
-        if run_id is None and PUBLISH_INFO_TABLE in marts:
-            run_id = duck.execute(
-                f"SELECT max(run_id) FROM {quote_ident(schema)}.{quote_ident(PUBLISH_INFO_TABLE)}"  # noqa: S608
-            ).fetchall()[0][0]
+        marts = _marts(duck, serving_db, schema)
+        if run_id is None:
+            run_id = _serving_run_id(duck, schema, marts)
         run_id = run_id or "manual"
-        suffix = (re.sub(r"[^a-z0-9_]", "_", run_id.lower())[:24] + "_" + os.urandom(3).hex()).strip("_")
-        staging = f"{schema}__staging_{suffix}"[:63]
-        old = f"{schema}__old_{suffix}"[:63]
         tables: dict[str, int] = {}
         notes: list[str] = []
         try:
             with psycopg.connect(
                 conninfo_from_url(pg_url), application_name="kpi-publish", autocommit=True
             ) as conn:
-                with conn.transaction(), conn.cursor() as cur:
-                    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"kpi-publish:{schema}"])
-                    cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(staging)))
-                    scoped: dict[str, str] = {}
-                    with tempfile.TemporaryDirectory(prefix="kpi-pg-publish-") as tmp:
-                        for mart in marts:
-                            tables[mart], column = _load_table(duck, cur, schema, mart, staging, Path(tmp))
-                            if column:
-                                scoped[mart] = column
-                    _ensure_role(cur, readonly_role, readonly_password, notes)
-                    group = f"{readonly_role}_units"
-                    if unit_roles:
-                        rows = scope_rows(duck, list(unit_roles), unit_role_prefix, schema)
-                        _row_level_security(cur, staging, scoped, rows, readonly_role, group, unit_roles,
-                                            unit_role_prefix, notes)
-                    cur.execute(
-                        "SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]
-                    )
-                    if cur.fetchone():
-                        cur.execute(
-                            sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
-                                sql.Identifier(schema), sql.Identifier(old)
-                            )
-                        )
-                    cur.execute(
-                        sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
-                            sql.Identifier(staging), sql.Identifier(schema)
-                        )
-                    )
-                    _apply_grants(cur, schema, readonly_role)
-                    if unit_roles:
-                        _apply_grants(cur, schema, group)
+                _load_and_swap(conn, duck, marts, schema, run_id, readonly_role, readonly_password, unit_roles,
+                               unit_role_prefix, tables, notes)
                 notes += _drop_old_schemas(conn, schema, drop_timeout_seconds)
         except psycopg.Error as exc:
             message = scrub(str(exc).strip(), secrets_in_play)
@@ -287,6 +227,72 @@ def publish_postgres(
         duration_seconds=round(duration, 3),
         notes=notes,
     )
+
+
+def _marts(duck: duckdb.DuckDBPyConnection, serving_db: Path, schema: str) -> list[str]:
+    """The tables of ``schema`` in the serving copy (there must be some)."""
+    marts = [
+        r[0]
+        for r in duck.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name",
+            [schema],
+        ).fetchall()
+    ]
+    if not marts:
+        raise PublishError(f"{serving_db}: schema {schema!r} has no tables to publish")
+    return marts
+
+
+def _serving_run_id(duck: duckdb.DuckDBPyConnection, schema: str, marts: list[str]) -> str | None:
+    """The serving copy's ``_publish_info.run_id`` (None without that table)."""
+    if PUBLISH_INFO_TABLE not in marts:
+        return None
+    return duck.execute(
+        f"SELECT max(run_id) FROM {quote_ident(schema)}.{quote_ident(PUBLISH_INFO_TABLE)}"  # noqa: S608
+    ).fetchall()[0][0]
+
+
+def _load_and_swap(
+    conn: psycopg.Connection[Any],
+    duck: duckdb.DuckDBPyConnection,
+    marts: list[str],
+    schema: str,
+    run_id: str,
+    readonly_role: str,
+    readonly_password: str | None,
+    unit_roles: Mapping[str, str | None],
+    unit_role_prefix: str,
+    tables: dict[str, int],
+    notes: list[str],
+) -> None:
+    """In one transaction: load every mart into a staging schema, set up the roles (and row-level
+    security), rename ``schema`` away and the staging schema to ``schema``, grant. Fills in
+    ``tables`` (mart -> rows) and ``notes``."""
+    suffix = (re.sub(r"[^a-z0-9_]", "_", run_id.lower())[:24] + "_" + os.urandom(3).hex()).strip("_")
+    staging = f"{schema}__staging_{suffix}"[:63]
+    old = f"{schema}__old_{suffix}"[:63]
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"kpi-publish:{schema}"])
+        cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(staging)))
+        scoped: dict[str, str] = {}
+        with tempfile.TemporaryDirectory(prefix="kpi-pg-publish-") as tmp:
+            for mart in marts:
+                tables[mart], column = _load_table(duck, cur, schema, mart, staging, Path(tmp))
+                if column:
+                    scoped[mart] = column
+        _ensure_role(cur, readonly_role, readonly_password, notes)
+        group = f"{readonly_role}_units"
+        if unit_roles:
+            rows = scope_rows(duck, list(unit_roles), unit_role_prefix, schema)
+            _row_level_security(cur, staging, scoped, rows, readonly_role, group, unit_roles,
+                                unit_role_prefix, notes)
+        cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema])
+        if cur.fetchone():
+            cur.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(schema), sql.Identifier(old)))
+        cur.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(staging), sql.Identifier(schema)))
+        _apply_grants(cur, schema, readonly_role)
+        if unit_roles:
+            _apply_grants(cur, schema, group)
 
 
 def _password_of(pg_url: str) -> str | None:
@@ -390,6 +396,14 @@ def _row_level_security(
     notes.append(f"row-level security on {len(scoped)} tables for {len(unit_roles)} unit role(s)")
 
 
+def _password_verifier(cur: psycopg.Cursor[Any], role: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for the password, computed by libpq on this side
+    (``PQencryptPasswordConn``), so the clear text never travels."""
+    verifier = cur.connection.pgconn.encrypt_password(password.encode("utf-8"), role.encode("utf-8"),
+                                                      b"scram-sha-256")
+    return verifier.decode("ascii")
+
+
 def _ensure_role(cur: psycopg.Cursor[Any], role: str, password: str | None, notes: list[str]) -> None:
     cur.execute(
         "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication FROM pg_roles WHERE rolname = %s",
@@ -399,7 +413,7 @@ def _ensure_role(cur: psycopg.Cursor[Any], role: str, password: str | None, note
     ident = sql.Identifier(role)
     if found is None:
         login = (
-            sql.SQL("LOGIN PASSWORD {}").format(sql.Literal(scram_sha256_verifier(password)))
+            sql.SQL("LOGIN PASSWORD {}").format(sql.Literal(_password_verifier(cur, role, password)))
             if password
             else sql.SQL("NOLOGIN")
         )
@@ -417,7 +431,8 @@ def _ensure_role(cur: psycopg.Cursor[Any], role: str, password: str | None, note
             )
         if password:
             cur.execute(
-                sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(ident, sql.Literal(scram_sha256_verifier(password)))
+                sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
+                    ident, sql.Literal(_password_verifier(cur, role, password)))
             )
     cur.execute(
         "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "

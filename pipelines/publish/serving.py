@@ -103,6 +103,20 @@ def archive_name(run_id: str) -> str:  # kept for callers of the one-file layout
     return night_name(run_id)
 
 
+def _checked_schemas(run_id: str, keep: int, schemas: Sequence[str]) -> list[str]:
+    """The schemas to publish, checked (and the run id and ``keep`` with them)."""
+    check_run_id(run_id)
+    if keep < 1:
+        raise ValueError(f"keep={keep}: at least the current copy must be kept")
+    checked = [check_identifier(s, "schema") for s in schemas]
+    if not checked:
+        raise ValueError("schemas is empty: nothing to publish")
+    private = sorted(set(checked) & PRIVATE_SCHEMAS)
+    if private:
+        raise ValueError(f"schemas {private} are private build layers and are never published")
+    return checked
+
+
 def publish_duckdb(
     warehouse_path: Path,
     serving_dir: Path,
@@ -128,15 +142,7 @@ def publish_duckdb(
     written as table and column comments.
     """
     started = time.perf_counter()
-    check_run_id(run_id)
-    if keep < 1:
-        raise ValueError(f"keep={keep}: at least the current copy must be kept")
-    schemas = [check_identifier(s, "schema") for s in schemas]
-    if not schemas:
-        raise ValueError("schemas is empty: nothing to publish")
-    private = sorted(set(schemas) & PRIVATE_SCHEMAS)
-    if private:
-        raise ValueError(f"schemas {private} are private build layers and are never published")
+    schemas = _checked_schemas(run_id, keep, schemas)
     warehouse_path = Path(warehouse_path)
     if not warehouse_path.is_file():
         raise PublishError(f"warehouse file {warehouse_path} does not exist: build it before publishing")
@@ -330,6 +336,21 @@ def _check_unchanged(path: Path, entry: Mapping[str, Any]) -> None:
 # --- building the copy ----------------------------------------------------------------------------
 
 
+def _select_list(
+    columns: list[tuple[str, str]], wanted: set[str], types: dict[str, str], table: str, masked: list[str]
+) -> list[str]:
+    """The copy's SELECT list: every column, the PII ones (``wanted``) as pseudonyms (noted in ``masked``)."""
+    select_list = []
+    for column, data_type in columns:
+        if column in wanted:
+            expr = pseudonym_expression(column, data_type, types)
+            select_list.append(f"{expr} AS {quote_ident(column)}")
+            masked.append(f"{table}.{column}")
+        else:
+            select_list.append(quote_ident(column))
+    return select_list
+
+
 def _build_copy(
     warehouse_path: Path,
     tmp: Path,
@@ -384,14 +405,7 @@ def _build_copy(
                 wanted = to_mask.get(name, set())
                 for missing in sorted(wanted - set(types)):
                     notes.append(f"PII column {schema}.{name}.{missing} not found; nothing to mask")
-                select_list = []
-                for column, data_type in columns:
-                    if column in wanted:
-                        expr = pseudonym_expression(column, data_type, types)
-                        select_list.append(f"{expr} AS {quote_ident(column)}")
-                        masked.append(f"{schema}.{name}.{column}")
-                    else:
-                        select_list.append(quote_ident(column))
+                select_list = _select_list(columns, wanted, types, f"{schema}.{name}", masked)
                 qualified = f"{quote_ident(schema)}.{quote_ident(name)}"
                 # identifiers come from the warehouse catalog and are quoted; no value is pasted
                 con.execute(

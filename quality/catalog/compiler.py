@@ -189,22 +189,7 @@ def compile_catalog(catalog_dir: Path, dbt_project_dir: Path) -> CompiledCatalog
             }
             specs[(kpi.id, v.version)] = s
             if m.type == "derived":
-                formula = check_formula(m.formula or "", kpi_ids)
-                formulas[(kpi.id, v.version)] = formula.tree
-                row["formula"] = formula.sql
-
-                def ref(name: str) -> exp.Expression:
-                    return exp.column(name, table=DERIVED_ALIAS, quoted=True)
-
-                row["derived_sql"] = render_tree(formula.tree, ref)
-                split = split_division(formula.tree)
-                if split is not None:
-                    row["derived_numerator_sql"] = render_tree(split[0], ref)
-                    row["derived_denominator_sql"] = render_tree(split[1], ref)
-                row["derived_refs"] = sorted(formula.columns)
-                # the formula over its inputs' possible ranges (the trust flag's value_low / value_high)
-                interval = render_interval(formula.tree, lambda k: f'lo."{k}"', lambda k: f'hi."{k}"')
-                row["derived_low_sql"], row["derived_high_sql"] = interval if interval else (None, None)
+                formulas[(kpi.id, v.version)] = _compile_derived(row, m.formula or "", kpi_ids)
             else:
                 cols = columns[m.model or ""]
                 key = (m.model or "", m.time_column or "", (m.org_column or "org_unit_id"))
@@ -245,12 +230,7 @@ def compile_catalog(catalog_dir: Path, dbt_project_dir: Path) -> CompiledCatalog
                         }
                     )
             versions.append(row)
-            for unit, w in sorted(s.weights.units.items()):
-                weights.append({"kpi_id": kpi.id, "version": v.version, "org_unit_id": unit, "unit_type": None,
-                                "weight": w, "scope": list(s.scope)})
-            for unit_type, w in sorted(s.weights.by_unit_type.items()):
-                weights.append({"kpi_id": kpi.id, "version": v.version, "org_unit_id": None, "unit_type": unit_type,
-                                "weight": w, "scope": list(s.scope)})
+            weights += _weight_rows(kpi.id, v.version, s)
 
     _add_source_models(versions)
     ranges = resolve_ranges(specs, formulas, {k.id: k.current.version for k in catalog.kpis})
@@ -281,6 +261,36 @@ def compile_catalog(catalog_dir: Path, dbt_project_dir: Path) -> CompiledCatalog
         json.dumps(payload, sort_keys=True, ensure_ascii=True).encode()
     ).hexdigest()
     return CompiledCatalog(catalog=catalog, payload=payload)
+
+
+def _compile_derived(row: dict[str, Any], formula_text: str, kpi_ids: set[str]) -> exp.Expression:
+    """Fill in a derived version's formula, its SQL (whole, numerator/denominator, range) and the
+    KPIs it references; return the formula's tree."""
+    formula = check_formula(formula_text, kpi_ids)
+    row["formula"] = formula.sql
+
+    def ref(name: str) -> exp.Expression:
+        return exp.column(name, table=DERIVED_ALIAS, quoted=True)
+
+    row["derived_sql"] = render_tree(formula.tree, ref)
+    split = split_division(formula.tree)
+    if split is not None:
+        row["derived_numerator_sql"] = render_tree(split[0], ref)
+        row["derived_denominator_sql"] = render_tree(split[1], ref)
+    row["derived_refs"] = sorted(formula.columns)
+    # the formula over its inputs' possible ranges (the trust flag's value_low / value_high)
+    interval = render_interval(formula.tree, lambda k: f'lo."{k}"', lambda k: f'hi."{k}"')
+    row["derived_low_sql"], row["derived_high_sql"] = interval if interval else (None, None)
+    return formula.tree
+
+
+def _weight_rows(kpi_id: str, version: int, s: KpiSpec) -> list[dict[str, Any]]:
+    """The version's weights: per org unit, then per unit type."""
+    rows = [{"kpi_id": kpi_id, "version": version, "org_unit_id": unit, "unit_type": None,
+             "weight": w, "scope": list(s.scope)} for unit, w in sorted(s.weights.units.items())]
+    rows += [{"kpi_id": kpi_id, "version": version, "org_unit_id": None, "unit_type": unit_type,
+              "weight": w, "scope": list(s.scope)} for unit_type, w in sorted(s.weights.by_unit_type.items())]
+    return rows
 
 
 def _add_source_models(versions: list[dict[str, Any]]) -> None:

@@ -72,49 +72,81 @@ def load_catalog(
         raise CatalogError([CatalogIssue(str(catalog_dir), None, "(directory)", "no catalog files (*.yml)")])
 
     for path in files:
-        name = path.name
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            issues.append(CatalogIssue(name, None, "(file)", f"not valid YAML{where}: {getattr(err, 'problem', err)}"))
-            continue
-        except UnicodeDecodeError:
-            issues.append(CatalogIssue(name, None, "(file)", "not UTF-8 text"))
-            continue
-        if doc is None:
-            continue
-        if not isinstance(doc, dict):
-            issues.append(CatalogIssue(name, None, "(file)", "must be a mapping with objectives and/or kpis"))
-            continue
-        for key in set(doc) - {"objectives", "kpis"}:
-            issues.append(CatalogIssue(name, None, str(key), "unknown top-level key (expected objectives, kpis)"))
-        for key in ("objectives", "kpis"):
-            if not isinstance(doc.get(key) or [], list):
-                issues.append(CatalogIssue(name, None, key, f"must be a list of entries, not "
-                                                            f"{type(doc[key]).__name__} {repr(doc[key])[:60]}"))
-                doc[key] = []
-        for entry in doc.get("objectives") or []:
-            oid = entry.get("id") if isinstance(entry, dict) else None
-            try:
-                objective = Objective.model_validate(entry)
-            except ValidationError as err:
-                issues.extend(_pydantic_issues(err, name, str(oid) if oid else None))
-                continue
-            if objective.id in objective_files:
-                issues.append(
-                    CatalogIssue(name, objective.id, "id", f"duplicate objective id (also in {objective_files[objective.id]})")
-                )
-                continue
-            objective_files[objective.id] = name
-            objectives.append(objective)
-        for entry in doc.get("kpis") or []:
-            if not isinstance(entry, dict):
-                issues.append(CatalogIssue(name, None, "(entry)", "a KPI must be a mapping"))
-                continue
-            raw_kpis.append((name, entry))
+        _read_file(path, issues, objectives, objective_files, raw_kpis)
+    kpis, kpi_files = _resolve_kpis(raw_kpis, issues)
 
+    known_objectives = set(objective_files)
+    kpi_ids = set(kpi_files)
+    for kpi in kpis:
+        for v in kpi.versions:
+            suffix = f" (version {v.version})" if v.version > 1 else ""
+            if v.spec.objective not in known_objectives:
+                issues.append(CatalogIssue(kpi.catalog_file, kpi.id, "objective" + suffix, f"unknown objective {v.spec.objective!r}"))
+            issues.extend(_measure_issues(kpi, v, kpi_ids, model_columns, suffix))
+    issues.extend(_cycle_issues(kpis))
+    issues.extend(_weight_issues(kpis))
+    if issues:
+        raise CatalogError(issues)
+    return Catalog(objectives=objectives, objective_files=objective_files, kpis=kpis)
+
+
+def _read_file(
+    path: Path,
+    issues: list[CatalogIssue],
+    objectives: list[Objective],
+    objective_files: dict[str, str],
+    raw_kpis: list[tuple[str, dict[str, Any]]],
+) -> None:
+    """One catalog file: its objectives into ``objectives`` / ``objective_files``, its KPI entries
+    into ``raw_kpis`` (resolved later), its problems into ``issues``."""
+    name = path.name
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        issues.append(CatalogIssue(name, None, "(file)", f"not valid YAML{where}: {getattr(err, 'problem', err)}"))
+        return
+    except UnicodeDecodeError:
+        issues.append(CatalogIssue(name, None, "(file)", "not UTF-8 text"))
+        return
+    if doc is None:
+        return
+    if not isinstance(doc, dict):
+        issues.append(CatalogIssue(name, None, "(file)", "must be a mapping with objectives and/or kpis"))
+        return
+    for key in set(doc) - {"objectives", "kpis"}:
+        issues.append(CatalogIssue(name, None, str(key), "unknown top-level key (expected objectives, kpis)"))
+    for key in ("objectives", "kpis"):
+        if not isinstance(doc.get(key) or [], list):
+            issues.append(CatalogIssue(name, None, key, f"must be a list of entries, not "
+                                                        f"{type(doc[key]).__name__} {repr(doc[key])[:60]}"))
+            doc[key] = []
+    for entry in doc.get("objectives") or []:
+        oid = entry.get("id") if isinstance(entry, dict) else None
+        try:
+            objective = Objective.model_validate(entry)
+        except ValidationError as err:
+            issues.extend(_pydantic_issues(err, name, str(oid) if oid else None))
+            continue
+        if objective.id in objective_files:
+            issues.append(
+                CatalogIssue(name, objective.id, "id", f"duplicate objective id (also in {objective_files[objective.id]})")
+            )
+            continue
+        objective_files[objective.id] = name
+        objectives.append(objective)
+    for entry in doc.get("kpis") or []:
+        if not isinstance(entry, dict):
+            issues.append(CatalogIssue(name, None, "(entry)", "a KPI must be a mapping"))
+            continue
+        raw_kpis.append((name, entry))
+
+
+def _resolve_kpis(
+    raw_kpis: list[tuple[str, dict[str, Any]]], issues: list[CatalogIssue]
+) -> tuple[list[Kpi], dict[str, str]]:
+    """The KPIs with valid, unique ids and valid versions; and each KPI id's file."""
     kpis: list[Kpi] = []
     kpi_files: dict[str, str] = {}
 
@@ -130,20 +162,7 @@ def load_catalog(
         kpi = _resolve_versions(file, kid, entry, issues)
         if kpi is not None:
             kpis.append(kpi)
-
-    known_objectives = set(objective_files)
-    kpi_ids = set(kpi_files)
-    for kpi in kpis:
-        for v in kpi.versions:
-            suffix = f" (version {v.version})" if v.version > 1 else ""
-            if v.spec.objective not in known_objectives:
-                issues.append(CatalogIssue(kpi.catalog_file, kpi.id, "objective" + suffix, f"unknown objective {v.spec.objective!r}"))
-            issues.extend(_measure_issues(kpi, v, kpi_ids, model_columns, suffix))
-    issues.extend(_cycle_issues(kpis))
-    issues.extend(_weight_issues(kpis))
-    if issues:
-        raise CatalogError(issues)
-    return Catalog(objectives=objectives, objective_files=objective_files, kpis=kpis)
+    return kpis, kpi_files
 
 
 def _resolve_versions(file: str, kid: str, entry: dict[str, Any], issues: list[CatalogIssue]) -> Kpi | None:
@@ -162,27 +181,9 @@ def _resolve_versions(file: str, kid: str, entry: dict[str, Any], issues: list[C
             ok = False
     if not ok:
         return None
-    for i, v in enumerate(versions):
-        if v.version != i + 1:
-            issues.append(CatalogIssue(file, kid, "versions", f"versions must be numbered 1, 2, ... in order (found {v.version} at position {i + 1})"))
-            ok = False
-        if i > 0 and v.valid_from <= versions[i - 1].valid_from:
-            issues.append(CatalogIssue(file, kid, f"versions[{i}].valid_from", "must be later than the previous version's valid_from"))
-            ok = False
-        if i > 0 and not v.changes:
-            issues.append(CatalogIssue(file, kid, f"versions[{i}].changes", "a new version must change something"))
-            ok = False
-        if i > 0 and not v.reason:
-            issues.append(CatalogIssue(file, kid, f"versions[{i}].reason", "a new version must say why (reason)"))
-            ok = False
-        if i == 0 and v.changes:
-            issues.append(CatalogIssue(file, kid, "versions[0].changes", "the first version is the KPI's own fields; it takes no changes"))
-            ok = False
-        for key in (v.changes or {}):
-            if key in ("id", "versions"):
-                issues.append(CatalogIssue(file, kid, f"versions[{i}].changes.{key}", "cannot be changed by a version"))
-                ok = False
-    if not ok:
+    sequence_issues = _version_sequence_issues(file, kid, versions)
+    if sequence_issues:
+        issues.extend(sequence_issues)
         return None
     resolved: list[KpiVersion] = []
     current = base
@@ -204,6 +205,27 @@ def _resolve_versions(file: str, kid: str, entry: dict[str, Any], issues: list[C
     if not ok:
         return None
     return Kpi(id=kid, catalog_file=file, versions=resolved)
+
+
+def _version_sequence_issues(file: str, kid: str, versions: list[Version]) -> list[CatalogIssue]:
+    """Versions numbered 1, 2, … with later valid_from dates; every later version changes something
+    and says why; the first changes nothing; no version changes the id or the versions."""
+    out: list[CatalogIssue] = []
+    for i, v in enumerate(versions):
+        if v.version != i + 1:
+            out.append(CatalogIssue(file, kid, "versions", f"versions must be numbered 1, 2, ... in order (found {v.version} at position {i + 1})"))
+        if i > 0 and v.valid_from <= versions[i - 1].valid_from:
+            out.append(CatalogIssue(file, kid, f"versions[{i}].valid_from", "must be later than the previous version's valid_from"))
+        if i > 0 and not v.changes:
+            out.append(CatalogIssue(file, kid, f"versions[{i}].changes", "a new version must change something"))
+        if i > 0 and not v.reason:
+            out.append(CatalogIssue(file, kid, f"versions[{i}].reason", "a new version must say why (reason)"))
+        if i == 0 and v.changes:
+            out.append(CatalogIssue(file, kid, "versions[0].changes", "the first version is the KPI's own fields; it takes no changes"))
+        for key in (v.changes or {}):
+            if key in ("id", "versions"):
+                out.append(CatalogIssue(file, kid, f"versions[{i}].changes.{key}", "cannot be changed by a version"))
+    return out
 
 
 def _measure_issues(

@@ -71,6 +71,23 @@ class Measure(_Strict):
     @model_validator(mode="after")
     def _fields_per_type(self) -> Measure:
         t = self.type
+        problems = self._source_problems()
+        if t in ("sum", "count_distinct", "percentile", "last") and not self.expression:
+            problems.append(f"a {t} measure needs an expression")
+        problems += self._ratio_problems()
+        if t == "percentile" and self.percentile is None:
+            problems.append("a percentile measure needs percentile (0 < p < 1)")
+        if t != "percentile" and self.percentile is not None:
+            problems.append(f"a {t} measure takes no percentile")
+        if self.scale <= 0:
+            problems.append("scale must be positive")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _source_problems(self) -> list[str]:
+        """A derived measure has a formula and nothing else; the others a model, a time column and no formula."""
+        t = self.type
         problems: list[str] = []
         if t == "derived":
             if not self.formula:
@@ -85,24 +102,19 @@ class Measure(_Strict):
                 problems.append(f"a {t} measure needs a time_column")
             if self.formula is not None:
                 problems.append(f"a {t} measure takes no formula")
-        if t in ("sum", "count_distinct", "percentile", "last") and not self.expression:
-            problems.append(f"a {t} measure needs an expression")
-        if t == "ratio":
+        return problems
+
+    def _ratio_problems(self) -> list[str]:
+        """A ratio has a numerator and a denominator (and no expression); nothing else has them."""
+        problems: list[str] = []
+        if self.type == "ratio":
             if self.numerator is None or self.denominator is None:
                 problems.append("a ratio needs a numerator and a denominator")
             if self.expression is not None:
                 problems.append("a ratio takes no expression (numerator/denominator have their own)")
         elif self.numerator is not None or self.denominator is not None:
-            problems.append(f"a {t} measure takes no numerator/denominator")
-        if t == "percentile" and self.percentile is None:
-            problems.append("a percentile measure needs percentile (0 < p < 1)")
-        if t != "percentile" and self.percentile is not None:
-            problems.append(f"a {t} measure takes no percentile")
-        if self.scale <= 0:
-            problems.append("scale must be positive")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+            problems.append(f"a {self.type} measure takes no numerator/denominator")
+        return problems
 
     @property
     def is_additive(self) -> bool:

@@ -14,7 +14,7 @@ from pipelines.analytics.calibration import score_tail
 from pipelines.analytics.score import ScoreParams, score_panel, score_series
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from shape_series import evaluate, make_shapes  # noqa: E402
+from shape_series import evaluate, make_shapes
 
 
 def _hourly(n: int, seed: int = 0) -> tuple[pd.DatetimeIndex, np.ndarray]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,6 @@ from tests.fixtures.mini_lake import TIMEZONE, build_mini_lake
 class CoreWarehouse:
     workspace: DbtWorkspace
     expected: dict[str, Any]
-    build_seconds: float
     docs_ok: bool
 
 
@@ -28,12 +26,10 @@ def core_warehouse(tmp_path_factory: pytest.TempPathFactory) -> CoreWarehouse:
     root = tmp_path_factory.mktemp("core_warehouse")
     workspace = DbtWorkspace.under(root, timezone=TIMEZONE)
     expected = build_mini_lake(workspace.lake_dir)
-    started = time.monotonic()
     build_core(workspace)
-    build_seconds = time.monotonic() - started
     docs = run_dbt(workspace, "docs", "generate", *core_selection_args(), check=False)
     docs_ok = docs.returncode == 0 and (workspace.target_path / "catalog.json").exists()
-    return CoreWarehouse(workspace, expected, build_seconds, docs_ok)
+    return CoreWarehouse(workspace, expected, docs_ok)
 
 
 @pytest.fixture()

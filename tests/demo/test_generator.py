@@ -420,6 +420,67 @@ def _check_visible(kpi: str, kind: str, magnitude: float, observed: float) -> No
         assert floor <= observed <= 0.35 * magnitude
 
 
+def _daily_count_effect(a, rev: pd.DataFrame, bugs: pd.DataFrame, days: pd.DatetimeIndex, window: np.ndarray,
+                        base: np.ndarray) -> tuple[float, float]:
+    """Net revenue or bugs in the event's window against the clean days around it: (effect, z)."""
+    series = rev.loc[a.org_unit_id] if a.kpi_id == "net_revenue" else bugs[
+        bugs["team_id"] == a.org_unit_id].groupby("day").size()
+    s = series.reindex(days, fill_value=0).to_numpy(dtype=float)
+    weekday = np.asarray(days.day_of_week < 5)
+    push = np.asarray(days.days_in_month - days.day < 3)
+    expected = np.where(weekday, s[base & weekday & ~push].mean(), s[base & ~weekday].mean())
+    observed = s[window].sum() / expected[window].sum() - 1
+    if a.kpi_id == "bugs_reported":
+        z = _count_z(a.kind, a.magnitude, s[window].sum(), expected[window].sum())
+    elif a.kind != "dropout":
+        sd_wd = _robust_sd(np.log(np.maximum(s[base & weekday & ~push], 1.0)))
+        sd_we = _robust_sd(np.log(np.maximum(s[base & ~weekday], 1.0)))
+        z = _log_z(s[window], expected[window], np.where(weekday, sd_wd, sd_we)[window])
+    else:
+        z = np.inf  # no order at all
+    return observed, z
+
+
+def _ticket_effect(a, tickets: pd.DataFrame, days: pd.DatetimeIndex, window: np.ndarray, same: pd.DataFrame,
+                   special: set) -> tuple[float, float]:
+    """Complaint rate or first-response p90 in the window against the team's other clean days."""
+    # rates have no trend or seasonality: the baseline is every other clean day of the team
+    t = tickets[tickets["team_id"] == a.org_unit_id]
+    w = t[t["day"].isin(days[window])]
+    b = t[~t["day"].isin(_anomaly_days(same) | special) & ~t["day"].isin(days[window])]
+    if a.kpi_id == "complaint_rate":
+        observed = w["complaint"].mean() / b["complaint"].mean() - 1
+        z = _count_z(a.kind, a.magnitude, w["complaint"].sum(), b["complaint"].mean() * len(w))
+    else:
+        observed = w["frt"].quantile(0.9) / b["frt"].quantile(0.9) - 1
+        # the noise of a day's p90: the spread of the baseline days' p90 on the log scale
+        wd_w = np.asarray(pd.DatetimeIndex(sorted(w["day"].unique())).day_of_week < 5)
+        p90_b = b.groupby("day")["frt"].quantile(0.9)
+        wd_b = np.asarray(p90_b.index.day_of_week < 5)
+        sd = np.where(wd_w, _robust_sd(np.log(p90_b[wd_b].to_numpy())),
+                      _robust_sd(np.log(p90_b[~wd_b].to_numpy())))
+        p90_w = w.groupby("day")["frt"].quantile(0.9).to_numpy()
+        z = _log_z(p90_w, np.full(len(p90_w), b["frt"].quantile(0.9)), sd)
+    return observed, z
+
+
+def _line_effect(a, runs: pd.DataFrame, days: pd.DatetimeIndex, window: np.ndarray, same: pd.DataFrame,
+                 special: set) -> tuple[float, float]:
+    """A production line's pass rate in the window against its other clean days."""
+    t = runs[runs["line_id"] == a.org_unit_id]
+    w = t[t["day"].isin(days[window])]
+    b = t[~t["day"].isin(_anomaly_days(same) | special) & ~t["day"].isin(days[window])]
+
+    def passed(x: pd.DataFrame) -> float:
+        return (x["produced_qty"] - x["defective_qty"]).sum() / x["produced_qty"].sum()
+
+    observed = passed(w) / passed(b) - 1
+    # defects are the count behind a pass rate: more of them than the line's usual share
+    rate = b["defective_qty"].sum() / b["produced_qty"].sum()
+    z = _count_z("spike", 1.0, w["defective_qty"].sum(), rate * w["produced_qty"].sum())
+    return observed, z
+
+
 @pytest.mark.slow
 def test_anomalies_are_visible_in_the_daily_series(anomaly_demo):
     root, _ = anomaly_demo
@@ -438,51 +499,11 @@ def test_anomalies_are_visible_in_the_daily_series(anomaly_demo):
             other |= np.asarray((days >= o.start_date) & (days <= o.end_date))
         base = ~window & ~other & ~np.asarray(days.isin(special))
         if a.kpi_id in ("net_revenue", "bugs_reported"):
-            series = rev.loc[a.org_unit_id] if a.kpi_id == "net_revenue" else bugs[
-                bugs["team_id"] == a.org_unit_id].groupby("day").size()
-            s = series.reindex(days, fill_value=0).to_numpy(dtype=float)
-            weekday = np.asarray(days.day_of_week < 5)
-            push = np.asarray(days.days_in_month - days.day < 3)
-            expected = np.where(weekday, s[base & weekday & ~push].mean(), s[base & ~weekday].mean())
-            observed = s[window].sum() / expected[window].sum() - 1
-            if a.kpi_id == "bugs_reported":
-                z = _count_z(a.kind, a.magnitude, s[window].sum(), expected[window].sum())
-            elif a.kind != "dropout":
-                sd_wd = _robust_sd(np.log(np.maximum(s[base & weekday & ~push], 1.0)))
-                sd_we = _robust_sd(np.log(np.maximum(s[base & ~weekday], 1.0)))
-                z = _log_z(s[window], expected[window], np.where(weekday, sd_wd, sd_we)[window])
-            else:
-                z = np.inf  # no order at all
+            observed, z = _daily_count_effect(a, rev, bugs, days, window, base)
         elif a.kpi_id in ("complaint_rate", "first_response_p90"):
-            # rates have no trend or seasonality: the baseline is every other clean day of the team
-            t = tickets[tickets["team_id"] == a.org_unit_id]
-            w = t[t["day"].isin(days[window])]
-            b = t[~t["day"].isin(_anomaly_days(same) | special) & ~t["day"].isin(days[window])]
-            if a.kpi_id == "complaint_rate":
-                observed = w["complaint"].mean() / b["complaint"].mean() - 1
-                z = _count_z(a.kind, a.magnitude, w["complaint"].sum(), b["complaint"].mean() * len(w))
-            else:
-                observed = w["frt"].quantile(0.9) / b["frt"].quantile(0.9) - 1
-                # the noise of a day's p90: the spread of the baseline days' p90 on the log scale
-                wd_w = np.asarray(pd.DatetimeIndex(sorted(w["day"].unique())).day_of_week < 5)
-                p90_b = b.groupby("day")["frt"].quantile(0.9)
-                wd_b = np.asarray(p90_b.index.day_of_week < 5)
-                sd = np.where(wd_w, _robust_sd(np.log(p90_b[wd_b].to_numpy())),
-                              _robust_sd(np.log(p90_b[~wd_b].to_numpy())))
-                p90_w = w.groupby("day")["frt"].quantile(0.9).to_numpy()
-                z = _log_z(p90_w, np.full(len(p90_w), b["frt"].quantile(0.9)), sd)
+            observed, z = _ticket_effect(a, tickets, days, window, same, special)
         else:
-            t = runs[runs["line_id"] == a.org_unit_id]
-            w = t[t["day"].isin(days[window])]
-            b = t[~t["day"].isin(_anomaly_days(same) | special) & ~t["day"].isin(days[window])]
-
-            def passed(x: pd.DataFrame) -> float:
-                return (x["produced_qty"] - x["defective_qty"]).sum() / x["produced_qty"].sum()
-
-            observed = passed(w) / passed(b) - 1
-            # defects are the count behind a pass rate: more of them than the line's usual share
-            rate = b["defective_qty"].sum() / b["produced_qty"].sum()
-            z = _count_z("spike", 1.0, w["defective_qty"].sum(), rate * w["produced_qty"].sum())
+            observed, z = _line_effect(a, runs, days, window, same, special)
         try:
             _check_visible(a.kpi_id, a.kind, a.magnitude, observed)
             # volume-aware ground truth: every event stands out from its own series' noise

@@ -17,7 +17,7 @@ pytestmark = [
 ]
 
 
-def open_report(browser, path: Path, *, media: str = "screen", width: int = 1400):  # noqa: ANN001, ANN201
+def open_report(browser, path: Path, *, media: str = "screen", width: int = 1400):
     """Open a report from its folder (file://), render every chart; return (page, problems seen)."""
     page = browser.new_page(viewport={"width": width, "height": 1000})
     problems: list[str] = []
@@ -25,13 +25,13 @@ def open_report(browser, path: Path, *, media: str = "screen", width: int = 1400
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
 
-    def on_dialog(dialog) -> None:  # noqa: ANN001
+    def on_dialog(dialog) -> None:
         problems.append(f"dialog: {dialog.message}")
         dialog.dismiss()
 
     page.on("dialog", on_dialog)
 
-    def route(r) -> None:  # noqa: ANN001 - anything but the file itself and data: URLs is a network request
+    def route(r) -> None:  # anything but the file itself and data: URLs is a network request
         url = r.request.url
         if url.startswith(("file://", "data:")):
             r.continue_()
@@ -53,7 +53,7 @@ def _reports(built: Built) -> list[Path]:
     return built.company_en + built.scoped_zh + [p for p in built.company_zh if p.stem == "quality_zh"]
 
 
-def test_every_report_renders_in_chromium(built: Built, browser, screenshots: Path):  # noqa: ANN001
+def test_every_report_renders_in_chromium(built: Built, browser, screenshots: Path):
     checked = 0
     for path in _reports(built):
         page, problems = open_report(browser, path)
@@ -76,7 +76,7 @@ def test_every_report_renders_in_chromium(built: Built, browser, screenshots: Pa
     assert checked == len(_reports(built))
 
 
-def test_injected_markup_shows_as_text(built: Built, browser):  # noqa: ANN001
+def test_injected_markup_shows_as_text(built: Built, browser):
     attainment = next(p for p in built.company_en if p.stem == "attainment")
     page, problems = open_report(browser, attainment)
     try:
@@ -98,7 +98,7 @@ def test_injected_markup_shows_as_text(built: Built, browser):  # noqa: ANN001
         page.close()
 
 
-def test_print_layout(built: Built, browser, screenshots: Path):  # noqa: ANN001
+def test_print_layout(built: Built, browser, screenshots: Path):
     review = next(p for p in built.company_en if p.stem.startswith("review_month"))
     page, problems = open_report(browser, review, media="print")
     try:

@@ -84,13 +84,13 @@ OVERLAPS = """() => {
 }"""
 
 
-def _check(page, width: int) -> tuple[list[str], list[str]]:  # noqa: ANN001 - playwright page
+def _check(page, width: int) -> tuple[list[str], list[str]]:  # a playwright page
     page.set_viewport_size({"width": width, "height": 1000})
     page.evaluate(RESIZE)
     return page.evaluate(TOO_WIDE), page.evaluate(OVERLAPS)
 
 
-def test_every_report_fits_the_page_without_overlapping_titles(built: Built, browser, screenshots: Path):  # noqa: ANN001
+def test_every_report_fits_the_page_without_overlapping_titles(built: Built, browser, screenshots: Path):
     failures: dict[str, list[str]] = {}
     checked = 0
     for path in built.all:  # company and scoped, English and Chinese
@@ -113,7 +113,7 @@ def test_every_report_fits_the_page_without_overlapping_titles(built: Built, bro
     assert not failures, "\n".join(f"{k}:\n  " + "\n  ".join(v) for k, v in failures.items())
 
 
-def test_the_phone_layout_really_is_narrow(built: Built, browser):  # noqa: ANN001
+def test_the_phone_layout_really_is_narrow(built: Built, browser):
     """Guards the test above: at 390 px the tiles are one column and a wide table becomes cards."""
     attainment = next(p for p in built.company_zh if p.stem == "attainment_zh")
     page, _ = open_report(browser, attainment, width=390)
@@ -133,7 +133,7 @@ def test_the_phone_layout_really_is_narrow(built: Built, browser):  # noqa: ANN0
         page.close()
 
 
-def test_a_link_into_a_folded_section_opens_it(built: Built, browser):  # noqa: ANN001
+def test_a_link_into_a_folded_section_opens_it(built: Built, browser):
     attainment = next(p for p in built.company_en if p.stem == "attainment")
     page, problems = open_report(browser, attainment)
     try:

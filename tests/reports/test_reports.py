@@ -366,7 +366,7 @@ def test_targets_show_their_source_and_rejected_or_missing_targets_say_why(built
     text = page_text(by_kind(built.company_en)["attainment"])
     acme = _tile(text, "ACME", "net_revenue")
     assert "Target source" in acme and "plan_FY2025_v2.xlsx (FY2025-v2)" in acme
-    assert "allocated from DEP-SALES-EAST by last year&#x27;s share (FY2025-v2)" in _tile(text, "TM-SE-1", "net_revenue")
+    assert "allocated from DEP-SALES-EAST by last year&#39;s share (FY2025-v2)" in _tile(text, "TM-SE-1", "net_revenue")
     assert "catalog rule: fixed 34" in _tile(text, "TM-SE-1", "repurchase_rate")
     quarter = _period_blocks(_tile(text, "DIV-SALES", "net_revenue"))["quarter"]
     assert "Target rejected: plan row Targets!D17 of plan_FY2025_v2.xlsx" in quarter
@@ -391,7 +391,7 @@ def test_no_data_is_shown_as_no_data_never_as_zero(marts_con: duckdb.DuckDBPyCon
     assert "0 s" not in month and "Target" not in month
     # the quarter and the year have data from March on: shown with their numbers, not judged
     quarter = _period_blocks(_tile(page_text(path), "DEP-SERVICE", "first_response_p90"))["quarter"]
-    assert '<span class="chip st-none" title="Partial data: this KPI&#x27;s inputs start inside the period' in quarter
+    assert '<span class="chip st-none" title="Partial data: this KPI&#39;s inputs start inside the period' in quarter
     csv = pd.read_csv(tmp_path / "attainment_DEP-SERVICE__kpis.csv")
     assert csv[(csv["kpi_id"] == "first_response_p90") & (csv["grain"] == "quarter")]["status"].isna().all()
     row = csv[(csv["kpi_id"] == "first_response_p90") & (csv["grain"] == "month")].iloc[0]
@@ -486,7 +486,7 @@ def test_review_lists_target_definition_and_weight_changes(marts_con: duckdb.Duc
 def test_review_shows_checkins_beside_the_kpi(built: Built):
     text = page_text(by_kind(built.company_en)["review_month"])
     assert "Two key accounts slipped to October" in text
-    assert "&lt;script&gt;alert(&#x27;checkin&#x27;)&lt;/script&gt;" in text
+    assert "&lt;script&gt;alert(&#39;checkin&#39;)&lt;/script&gt;" in text
     assert "Status override" in text
 
 
@@ -569,7 +569,7 @@ def test_an_older_warehouse_without_issue_12s_columns_still_builds(marts_path: P
                             ("kpi_actuals", ("data_status", "unverified_reason", "unverified_tables")),
                             ("kpi_targets", ("target_status", "target_note", "plan_file"))):
             for col in cols:
-                con.execute(f'alter table marts."{table}" drop column "{col}"')  # noqa: S608 - fixed names
+                con.execute(f'alter table marts."{table}" drop column "{col}"')  # fixed names
     with duckdb.connect(str(old), read_only=True) as con:
         paths = reports.build_all(con, tmp_path / "out", as_of=AS_OF)
     text = page_text(paths[0])

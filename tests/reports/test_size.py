@@ -50,7 +50,7 @@ def test_the_attainment_report_is_at_most_2_mb_at_the_demos_size(demo_sized):
 
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
-def test_the_attainment_report_is_short_and_fits_a_phone_at_the_demos_size(demo_sized, browser):  # noqa: ANN001
+def test_the_attainment_report_is_short_and_fits_a_phone_at_the_demos_size(demo_sized, browser):
     _, paths = demo_sized
     page, problems = open_report(browser, paths[0])
     try:

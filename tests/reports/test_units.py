@@ -19,9 +19,9 @@ from reports.svg import Step, bullet, waterfall
 
 def test_esc_and_tag_escape_text_and_attributes_but_not_trusted_markup():
     assert esc("<script>alert(1)</script>") == "&lt;script&gt;alert(1)&lt;/script&gt;"
-    assert esc('" onmouseover="x') == "&quot; onmouseover=&quot;x"
+    assert esc('" onmouseover="x') == "&#34; onmouseover=&#34;x"
     assert esc(Html("<b>ok</b>")) == "<b>ok</b>"
-    assert tag("td", "<i>", title='"q"') == '<td title="&quot;q&quot;">&lt;i&gt;</td>'
+    assert tag("td", "<i>", title='"q"') == '<td title="&#34;q&#34;">&lt;i&gt;</td>'
     assert Html("<p>") + "<x>" == "<p>&lt;x&gt;"
     assert esc(None) == "" and esc(float("nan")) == ""
 

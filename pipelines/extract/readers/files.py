@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -145,20 +145,9 @@ def read_csv(table: SourceTable, path: Path, day: date, ref: str) -> PartitionRe
     scan = _scan(path, CSV_ENCODING)
     digest = scan.sha256
     expected = table.contract.source_column_names
-    if not scan.size:
-        return rejected(day, ref, f"{ref}: file is empty (0 bytes): expected a header row "
-                                  f"({', '.join(expected)}) (rule: header)", source_sha256=digest)
-    if scan.bom == "utf-8":
-        return rejected(day, ref, f"{ref}: file starts with a UTF-8 byte-order mark (bytes 0-2): it is "
-                                  "UTF-8, the export must be GB18030 (rule: encoding)", source_sha256=digest)
-    if scan.first_non_ascii is not None and scan.is_utf8:
-        return rejected(day, ref, f"{ref}: file is UTF-8 (first non-ASCII byte at offset {scan.first_non_ascii}, "
-                                  f"line {scan.first_non_ascii_line}), the export must be GB18030 "
-                                  "(rule: encoding)", source_sha256=digest)
-    if scan.bad_offset is not None:
-        return rejected(day, ref, f"{ref}: not valid GB18030 at byte offset {scan.bad_offset} "
-                                  f"(line {scan.bad_line}): {scan.bad_reason} (rule: encoding)",
-                        source_sha256=digest)
+    problem = _csv_file_problem(scan, ref, expected)
+    if problem:
+        return rejected(day, ref, problem, source_sha256=digest)
     csv.field_size_limit(CSV_FIELD_LIMIT)
     skip = len(_GB18030_BOM) if scan.bom == "gb18030" else 0
     lines = _text_lines(path, CSV_ENCODING, skip)
@@ -168,45 +157,83 @@ def read_csv(table: SourceTable, path: Path, day: date, ref: str) -> PartitionRe
         if header is None:
             return rejected(day, ref, f"{ref}: no header row (rule: header)", source_sha256=digest)
         header = [h.strip() for h in header]
-        problem = header_mismatch(expected, header)
+        problem = _csv_header_problem(expected, header)
         if problem:
-            hint = ""
-            if len(header) == 1:
-                for sep in (";", "\t", "|"):
-                    if sep in header[0]:
-                        hint = f" — the header is one field: wrong delimiter {sep!r}? (expected ',')"
-                        break
-            return rejected(day, ref, f"{ref}: line 1 (header): {problem}{hint} (rule: header)",
+            return rejected(day, ref, f"{ref}: line 1 (header): {problem} (rule: header)",
                             source_sha256=digest, scope=_csv_scope(reader, header))
-        records: list[list[object]] = []
-        numbers: list[int] = []
-        failures: list[ParseFailure] = []
-        n = 0
-        width = len(header)
-        for row in reader:
-            if not row:
-                continue  # blank line
-            n += 1
-            if len(row) != width:
-                hint = " (truncated file?)" if len(row) < width else ""
-                failures.append(ParseFailure(
-                    row_number=n, raw=raw_json({"_line": ",".join(row)}), rule="field_count",
-                    field=None, value=str(len(row)),
-                    reason=f"row {n} (line {reader.line_num}) has {len(row)} fields, the header has "
-                           f"{width}{hint}"))
-                if _mostly_junk(failures, records):
-                    return _junk(day, ref, digest, failures, n, "rows", "have the header's number of fields")
-                continue
-            records.append([v if v != "" else None for v in row])
-            numbers.append(n)
+        rows = _csv_rows(reader, len(header))
+        if rows.junk:
+            return _junk(day, ref, digest, rows.failures, rows.seen, "rows", "have the header's number of fields")
     except csv.Error as exc:
         return rejected(day, ref, f"{ref}: CSV syntax error at line {reader.line_num}: {exc} (rule: csv)",
                         source_sha256=digest)
     finally:
         lines.close()
-    frame = _frame(records, header, numbers)
+    frame = _frame(rows.records, header, rows.numbers)
     frame = frame[list(expected) + ["_row_number"]]
-    return PartitionRead(day=day, source_ref=ref, frame=frame, parse_failures=failures, source_sha256=digest)
+    return PartitionRead(day=day, source_ref=ref, frame=frame, parse_failures=rows.failures, source_sha256=digest)
+
+
+def _csv_file_problem(scan: _Scan, ref: str, expected: list[str]) -> str | None:
+    """Why the whole file is rejected before parsing (empty, not GB18030), or None."""
+    if not scan.size:
+        return (f"{ref}: file is empty (0 bytes): expected a header row ({', '.join(expected)}) "
+                "(rule: header)")
+    if scan.bom == "utf-8":
+        return (f"{ref}: file starts with a UTF-8 byte-order mark (bytes 0-2): it is UTF-8, the export must be "
+                "GB18030 (rule: encoding)")
+    if scan.first_non_ascii is not None and scan.is_utf8:
+        return (f"{ref}: file is UTF-8 (first non-ASCII byte at offset {scan.first_non_ascii}, "
+                f"line {scan.first_non_ascii_line}), the export must be GB18030 (rule: encoding)")
+    if scan.bad_offset is not None:
+        return (f"{ref}: not valid GB18030 at byte offset {scan.bad_offset} (line {scan.bad_line}): "
+                f"{scan.bad_reason} (rule: encoding)")
+    return None
+
+
+def _csv_header_problem(expected: list[str], header: list[str]) -> str | None:
+    """What is wrong with the header (with a hint when it is one field holding another delimiter), or None."""
+    problem = header_mismatch(expected, header)
+    if not problem:
+        return None
+    if len(header) == 1:
+        for sep in (";", "\t", "|"):
+            if sep in header[0]:
+                return f"{problem} — the header is one field: wrong delimiter {sep!r}? (expected ',')"
+    return problem
+
+
+@dataclass
+class _CsvRows:
+    records: list[list[object]] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)  # row number of each record
+    failures: list[ParseFailure] = field(default_factory=list)
+    seen: int = 0  # data rows read (blank lines not counted)
+    junk: bool = False  # stopped: mostly rows that do not fit the header
+
+
+def _csv_rows(reader: Iterator[list[str]], width: int) -> _CsvRows:
+    """The data rows; a row with the wrong number of fields becomes a parse failure."""
+    out = _CsvRows()
+    for row in reader:
+        if not row:
+            continue  # blank line
+        out.seen += 1
+        n = out.seen
+        if len(row) != width:
+            hint = " (truncated file?)" if len(row) < width else ""
+            out.failures.append(ParseFailure(
+                row_number=n, raw=raw_json({"_line": ",".join(row)}), rule="field_count",
+                field=None, value=str(len(row)),
+                reason=f"row {n} (line {reader.line_num}) has {len(row)} fields, the header has "
+                       f"{width}{hint}"))
+            if _mostly_junk(out.failures, out.records):
+                out.junk = True
+                return out
+            continue
+        out.records.append([v if v != "" else None for v in row])
+        out.numbers.append(n)
+    return out
 
 
 def _csv_scope(reader: Iterator[list[str]], header: list[str]) -> pd.DataFrame | None:

@@ -129,28 +129,7 @@ def read_workbook(table: SourceTable, path: Path, landing_dir: Path) -> Partitio
         return rejected(day, ref, f"{ref}: sheet {sheet_name!r} row 1 (header): {problem} (rule: header)",
                         source_sha256=digest, tag=tag)
     formulas = _uncomputed_formulas(path, sheet_name, len(header))
-    records: list[list[object]] = []
-    numbers: list[int] = []
-    failures: list[ParseFailure] = []
-    for n, row in enumerate(rows[1:], start=1):
-        cells = list(row[: len(header)]) + [None] * max(0, len(header) - len(row))
-        blank = [c is None or (isinstance(c, str) and not c.strip()) for c in cells]
-        if all(blank) and not any((n + 1, i) in formulas for i in range(len(header))):
-            continue  # empty spreadsheet row
-        empty_formulas = [(i, formulas[(n + 1, i)]) for i in range(len(header)) if (n + 1, i) in formulas]
-        if empty_formulas:
-            i, formula = empty_formulas[0]
-            address = f"{get_column_letter(i + 1)}{n + 1}"
-            also = "".join(f", {get_column_letter(j + 1)}{n + 1}" for j, _ in empty_formulas[1:])
-            failures.append(ParseFailure(
-                n, raw_json({**dict(zip(header, cells, strict=True)), "plan_version": plan_version}), "formula",
-                header[i], formula,
-                f"sheet {sheet_name!r} cell {address}{also} ({header[i]}) holds the formula {formula} without a "
-                "computed value (the file was written by a program that does not calculate formulas): open and "
-                "save it in Excel or LibreOffice, or enter the value (rule: formula)"))
-            continue
-        records.append(cells)
-        numbers.append(n)
+    records, numbers, failures = _data_rows(rows, header, formulas, sheet_name, plan_version)
     frame = pd.DataFrame.from_records(records, columns=header) if records else \
         pd.DataFrame({c: pd.Series(dtype="object") for c in header})
     frame = frame.astype("object")
@@ -159,6 +138,41 @@ def read_workbook(table: SourceTable, path: Path, landing_dir: Path) -> Partitio
     frame["_row_number"] = pd.Series(numbers, dtype="int64")
     return PartitionRead(day=day, source_ref=ref, frame=frame, parse_failures=failures, source_sha256=digest,
                          tag=tag)
+
+
+def _data_rows(rows: list[tuple[object, ...]], header: list[str], formulas: dict[tuple[int, int], str], sheet_name: str,
+               plan_version: object) -> tuple[list[list[object]], list[int], list[ParseFailure]]:
+    """The records under the header (empty spreadsheet rows skipped), their row numbers, and a parse
+    failure for each row with a formula that has no computed value."""
+    records: list[list[object]] = []
+    numbers: list[int] = []
+    failures: list[ParseFailure] = []
+    width = len(header)
+    for n, row in enumerate(rows[1:], start=1):
+        cells = list(row[:width]) + [None] * max(0, width - len(row))
+        blank = [c is None or (isinstance(c, str) and not c.strip()) for c in cells]
+        if all(blank) and not any((n + 1, i) in formulas for i in range(width)):
+            continue  # empty spreadsheet row
+        empty_formulas = [(i, formulas[(n + 1, i)]) for i in range(width) if (n + 1, i) in formulas]
+        if empty_formulas:
+            failures.append(_formula_failure(n, cells, header, empty_formulas, sheet_name, plan_version))
+            continue
+        records.append(cells)
+        numbers.append(n)
+    return records, numbers, failures
+
+
+def _formula_failure(n: int, cells: list[object], header: list[str], empty_formulas: list[tuple[int, str]],
+                     sheet_name: str, plan_version: object) -> ParseFailure:
+    i, formula = empty_formulas[0]
+    address = f"{get_column_letter(i + 1)}{n + 1}"
+    also = "".join(f", {get_column_letter(j + 1)}{n + 1}" for j, _ in empty_formulas[1:])
+    return ParseFailure(
+        n, raw_json({**dict(zip(header, cells, strict=True)), "plan_version": plan_version}), "formula",
+        header[i], formula,
+        f"sheet {sheet_name!r} cell {address}{also} ({header[i]}) holds the formula {formula} without a "
+        "computed value (the file was written by a program that does not calculate formulas): open and "
+        "save it in Excel or LibreOffice, or enter the value (rule: formula)")
 
 
 def _uncomputed_formulas(path: Path, sheet_name: str, width: int) -> dict[tuple[int, int], str]:

@@ -2,7 +2,7 @@
 
 Not a test (speed goals are measured, never asserted): run it by hand, e.g.
 
-    .venv/bin/python -m tests.reports.bench_reports --db /tmp/bench_marts.duckdb
+    .venv/bin/python benchmarks/reports_benchmark.py --db /tmp/bench_marts.duckdb
 
 The synthetic warehouse (37 org units, 24 KPIs, two years of daily facts) takes a few minutes to
 generate the first time; pass the same `--db` again to reuse it.
@@ -11,14 +11,19 @@ generate the first time; pass the same `--db` again to reuse it.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 
-import reports
-from tests.fixtures.synthetic_marts import AS_OF, build_synthetic_marts, write_synthetic_quarantine
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the synthetic warehouse is the tests' fixture (tests/ is no package)
+    sys.path.insert(0, str(REPO))
+
+import reports  # noqa: E402
+from tests.fixtures.synthetic_marts import AS_OF, build_synthetic_marts, write_synthetic_quarantine  # noqa: E402
 
 
 def main() -> None:
