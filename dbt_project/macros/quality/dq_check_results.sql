@@ -263,8 +263,8 @@
                            else 'the facts reach ' || cast(latest as varchar) || ' (run date {{ run_date }})'
                        end,
                        null, 'source', 'dq_freshness', null, {{ dq_sql_string(dagster_run_id) }}, '{{ flags.WHICH }}', null
-                {#- events only where there are any: a semi-additive state (headcount from open assignments)
-                    is carried up to the run date whether or not a source delivered -#}
+                {# events only where there are any: a semi-additive state (headcount from open assignments)
+                   is carried up to the run date whether or not a source delivered #}
                 from (select coalesce(max(date_day) filter (where not is_semi_additive), max(date_day)) as latest
                       from {{ measures }}) as horizon
             {%- endcall -%}
