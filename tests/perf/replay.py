@@ -1,0 +1,231 @@
+"""Replay nights of a demo company with history through the real pipeline, and hash warehouse marts.
+
+Used by ``test_incremental_equals_full.py``; also runnable by hand to keep the folders for debugging:
+
+    python -m tests.perf.replay WORK_DIR [--nights 7]
+
+Every pipeline run happens in a fresh interpreter (``python -m pipelines.benchmark _nightly`` /
+``_sensor``, the benchmark's children) whose environment points at a private data folder
+(``KPI_DATA_DIR``) and a private dbt project copy (``KPI_DBT_PROJECT_DIR``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from pipelines.benchmark.runs import late_days
+
+REPO = Path(__file__).resolve().parents[2]
+#: The smallest company whose last week has late files, order updates and cancellations (2 % of scale 1).
+SCALE = 0.02
+START, END = date(2024, 6, 1), date(2024, 7, 30)
+#: Generous limit for one pipeline run (a hang must fail, not block the suite).
+RUN_TIMEOUT_S = 1800
+
+#: Columns that legitimately differ between a warehouse built night by night and one built at once,
+#: by ``table.column`` (``*.column``: every table). Everything else must be equal.
+VOLATILE_COLUMNS: dict[str, str] = {}
+#: Marts tables that are logs of the invocations themselves (not a function of the data).
+VOLATILE_TABLES: dict[str, str] = {}
+
+
+@dataclass
+class Replay:
+    """A private data folder driven through nights; the dbt project copy it runs with."""
+
+    data_dir: Path
+    project: Path
+    log: list[dict] = field(default_factory=list)
+    #: more settings for every run (``KPI_DBT_SKIP_UNCHANGED``, …)
+    settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data_dir / "warehouse" / "warehouse.duckdb"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KPI_", "DAGSTER_"))}
+        env.update({"KPI_DATA_DIR": str(self.data_dir), "KPI_DBT_PROJECT_DIR": str(self.project),
+                    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "PYTHONUNBUFFERED": "1",
+                    "PYTHONWARNINGS": "ignore"})
+        env.update(self.settings)
+        return env
+
+    def copy(self, dst: Path, **settings: str) -> Replay:
+        """A copy of the data folder (lake, warehouse, Dagster instance) under ``dst``."""
+        dst.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(self.data_dir, dst / "data", symlinks=True)
+        return Replay(dst / "data", self.project, settings={**self.settings, **settings})
+
+    def _child(self, label: str, *args: str) -> dict:
+        result = self.data_dir.parent / f"{label}.json"
+        started = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "pipelines.benchmark", *args, "--result", str(result)],
+                              cwd=REPO, env=self.env(), capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        (self.data_dir.parent / f"{label}.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+        out = json.loads(result.read_text(encoding="utf-8")) if result.exists() else {}
+        self.log.append({"label": label, "seconds": round(time.monotonic() - started, 1),
+                         "returncode": proc.returncode})
+        if proc.returncode != 0 or not result.exists():
+            raise RuntimeError(f"{label} failed (exit {proc.returncode}): {out.get('summary', '')}\n"
+                               f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+        return out
+
+    def range_run(self, label: str, start: date, end: date, as_of: date | None = None,
+                  assets: list[str] | None = None) -> dict:
+        args = ["_nightly", "--start", start.isoformat(), "--end", end.isoformat()]
+        args += ["--as-of", as_of.isoformat()] if as_of else []
+        return self._child(label, *args, *(["--assets", json.dumps(assets)] if assets else []))
+
+    def partition_run(self, label: str, day: date, assets: list[str] | None = None,
+                      as_of: date | None = None) -> dict:
+        args = ["_nightly", "--partition", day.isoformat(), *(["--as-of", as_of.isoformat()] if as_of else [])]
+        return self._child(label, *args, *(["--assets", json.dumps(assets)] if assets else []))
+
+    def sensor(self, label: str) -> list[dict]:
+        cursor = self.data_dir.parent / "sensor_cursor.txt"
+        return self._child(label, "_sensor", "--cursor", str(cursor))["requests"]
+
+    def night(self, history: Path, day: date) -> dict:
+        """The sources as of ``day``; the sensor's runs for earlier days as requested; the day's run."""
+        from pipelines.demo.as_of import write_sources_as_of
+
+        sources = write_sources_as_of(history, self.data_dir, day)
+        requests = self.sensor(f"sensor-{day}")
+        earlier = [r for r in requests if late_days(r)[-1] < day.isoformat()]
+        for r in earlier:
+            days = late_days(r)
+            if r.get("partition"):
+                self.partition_run(f"late-{days[0]}-for-{day}", date.fromisoformat(days[0]), r["assets"])
+            else:  # several late days: one range run, as the sensor requests it
+                self.range_run(f"late-{days[0]}-{days[-1]}-for-{day}", date.fromisoformat(days[0]),
+                               date.fromisoformat(days[-1]), assets=r["assets"])
+        self.partition_run(f"night-{day}", day)
+        return {"day": day.isoformat(), "landing_written": len(sources.written),
+                "late_runs": ["…".join(late_days(r)) for r in earlier]}
+
+
+def prepare_project(root: Path) -> Path:
+    """A private copy of dbt_project with the compiled catalog and its manifest (`kpi prepare`)."""
+    project = root / "dbt_project"
+    shutil.copytree(REPO / "dbt_project", project,
+                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "generated"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KPI_", "DAGSTER_"))}
+    env["KPI_DATA_DIR"] = str(root / "prepare-data")
+    proc = subprocess.run([sys.executable, "-m", "tests.ops._runner", str(project), "prepare"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stdout[-3000:] + proc.stderr[-3000:])
+    return project
+
+
+def generate_history(history: Path) -> None:
+    from pipelines.demo import generate
+
+    generate(history, scale=SCALE, start=START, end=END, history=True)
+
+
+def incremental(root: Path, project: Path, history: Path, first_load_end: date, nights: int) -> Replay:
+    """First load up to ``first_load_end``, then ``nights`` nights, each against the sources of its day."""
+    from pipelines.demo.as_of import write_sources_as_of
+
+    replay = Replay(root / "data", project)
+    write_sources_as_of(history, replay.data_dir, first_load_end)
+    replay.range_run("first-load", START, first_load_end, as_of=first_load_end)
+    replay.sensor("sensor-first-look")  # remembers the files already there
+    for n in range(1, nights + 1):
+        replay.log.append(replay.night(history, first_load_end + timedelta(days=n)))
+    return replay
+
+
+def full(root: Path, project: Path, history: Path, day: date) -> Replay:
+    """The same warehouse built at once: the sources as of ``day``, one first load up to it."""
+    from pipelines.demo.as_of import write_sources_as_of
+
+    replay = Replay(root / "data", project)
+    write_sources_as_of(history, replay.data_dir, day)
+    replay.range_run("full-load", START, day)
+    return replay
+
+
+# --- comparing --------------------------------------------------------------------------------------
+
+MARTS_SCHEMAS = ("marts",)
+
+
+def _normalised(value: object) -> str:
+    if isinstance(value, float):
+        return "nan" if value != value else f"{value:.12g}"
+    return repr(value)
+
+
+def table_hashes(warehouse: Path, schemas: tuple[str, ...] = MARTS_SCHEMAS) -> dict[str, tuple[int, str]]:
+    """``schema.table`` → (rows, order-insensitive content hash) for every table of ``schemas``:
+    rows sorted by their normalised text (doubles to 12 significant digits), volatile columns and
+    tables left out."""
+    import duckdb
+
+    out: dict[str, tuple[int, str]] = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables where table_catalog = current_database() "
+            "and list_contains(?, table_schema) order by all", [list(schemas)]).fetchall()
+        for schema, table in tables:
+            name = f"{schema}.{table}"
+            if table in VOLATILE_TABLES:
+                continue
+            columns = [c for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                "order by ordinal_position", [schema, table]).fetchall()
+                if f"{table}.{c}" not in VOLATILE_COLUMNS and f"*.{c}" not in VOLATILE_COLUMNS]
+            select = ", ".join(f'"{c}"' for c in columns)
+            rows = con.execute(f'select {select} from "{schema}"."{table}"').fetchall()  # noqa: S608 - catalog names
+            lines = sorted("\x1f".join(map(_normalised, row)) for row in rows)
+            digest = hashlib.sha256("\n".join([select, *lines]).encode("utf-8")).hexdigest()
+            out[name] = (len(rows), digest)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m tests.perf.replay")
+    p.add_argument("work", type=Path)
+    p.add_argument("--nights", type=int, default=7)
+    p.add_argument("--step", choices=["all", "prepare", "incremental", "full", "compare"], default="all")
+    args = p.parse_args(argv)
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    first_load_end = END - timedelta(days=args.nights)
+    if args.step in ("all", "prepare"):
+        prepare_project(work)
+        generate_history(work / "history")
+    project, history = work / "dbt_project", work / "history"
+    if args.step in ("all", "incremental"):
+        shutil.rmtree(work / "inc", ignore_errors=True)
+        inc = incremental(work / "inc", project, history, first_load_end, args.nights)
+        print(json.dumps(inc.log, indent=1), flush=True)
+    if args.step in ("all", "full"):
+        shutil.rmtree(work / "full", ignore_errors=True)
+        f = full(work / "full", project, history, END)
+        print(json.dumps(f.log, indent=1), flush=True)
+    if args.step in ("all", "compare"):
+        a = table_hashes(work / "inc" / "data" / "warehouse" / "warehouse.duckdb")
+        b = table_hashes(work / "full" / "data" / "warehouse" / "warehouse.duckdb")
+        diff = sorted(t for t in a.keys() | b.keys() if a.get(t) != b.get(t))
+        print(json.dumps({t: [a.get(t), b.get(t)] for t in diff}, indent=1))
+        print(f"{len(a)} tables, {len(diff)} differ")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
