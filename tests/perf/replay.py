@@ -32,10 +32,27 @@ START, END = date(2024, 6, 1), date(2024, 7, 30)
 RUN_TIMEOUT_S = 1800
 
 #: Columns that legitimately differ between a warehouse built night by night and one built at once,
-#: by ``table.column`` (``*.column``: every table). Everything else must be equal.
-VOLATILE_COLUMNS: dict[str, str] = {}
-#: Marts tables that are logs of the invocations themselves (not a function of the data).
-VOLATILE_TABLES: dict[str, str] = {}
+#: by ``table.column`` (``*.column``: every table), with the reason. Everything else must be equal.
+VOLATILE_COLUMNS: dict[str, str] = {
+    "*._loaded_at": "when the extraction wrote the raw row (the night it was read), not the data",
+}
+#: Marts tables that are logs (one row per load or per check of every run): what is compared instead,
+#: with the reason. The query's columns must not include a volatile one.
+LOG_TABLES: dict[str, tuple[str, str]] = {
+    "dq_load_log": (
+        "one row per load of a partition: the nightly warehouse has one for every night a partition was "
+        "read again; compared: the latest load of each partition, without its batch id, time and file path "
+        "(the data folders differ)",
+        'select * exclude (batch_id, loaded_at, source_ref) from marts.dq_load_log qualify row_number() '
+        'over (partition by source, "table", partition_date order by loaded_at desc, batch_id desc) = 1',
+    ),
+    "dq_check_results": (
+        "appended by every dbt invocation (on-run-end hook); compared: the results of the last invocation, "
+        "without its ids and time",
+        "select * exclude (run_id, checked_at, dagster_run_id) from marts.dq_check_results where run_id = "
+        "(select run_id from marts.dq_check_results order by checked_at desc limit 1)",
+    ),
+}
 
 
 @dataclass
@@ -181,18 +198,36 @@ def table_hashes(warehouse: Path, schemas: tuple[str, ...] = MARTS_SCHEMAS) -> d
             "and list_contains(?, table_schema) order by all", [list(schemas)]).fetchall()
         for schema, table in tables:
             name = f"{schema}.{table}"
-            if table in VOLATILE_TABLES:
-                continue
-            columns = [c for (c,) in con.execute(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-                "order by ordinal_position", [schema, table]).fetchall()
-                if f"{table}.{c}" not in VOLATILE_COLUMNS and f"*.{c}" not in VOLATILE_COLUMNS]
-            select = ", ".join(f'"{c}"' for c in columns)
-            rows = con.execute(f'select {select} from "{schema}"."{table}"').fetchall()  # noqa: S608 - catalog names
+            if table in LOG_TABLES:
+                query = LOG_TABLES[table][1]
+            else:
+                columns = [c for (c,) in con.execute(
+                    "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                    "order by ordinal_position", [schema, table]).fetchall()
+                    if f"{table}.{c}" not in VOLATILE_COLUMNS and f"*.{c}" not in VOLATILE_COLUMNS]
+                query = f'select {", ".join(chr(34) + c + chr(34) for c in columns)} from "{schema}"."{table}"'  # noqa: S608
+            cursor = con.execute(query)
+            header = ",".join(d[0] for d in cursor.description)
+            rows = cursor.fetchall()
             lines = sorted("\x1f".join(map(_normalised, row)) for row in rows)
-            digest = hashlib.sha256("\n".join([select, *lines]).encode("utf-8")).hexdigest()
+            digest = hashlib.sha256("\n".join([header, *lines]).encode("utf-8")).hexdigest()
             out[name] = (len(rows), digest)
     return out
+
+
+def no_data_night(inc: Replay, root: Path, day: date, as_of: date) -> tuple[dict, dict, Replay]:
+    """The night after the last one, with nothing new: the partition ``day`` again, the run date moved on
+    to ``as_of``. Run once as configured (a selective build) on ``inc`` itself, and once with
+    ``KPI_DBT_SKIP_UNCHANGED=false`` (the whole project) on a copy taken before; their results and the copy."""
+    whole = inc.copy(root / "whole-night", KPI_DBT_SKIP_UNCHANGED="false")
+    selective = inc.partition_run("no-data-selective", day, as_of=as_of)
+    full_night = whole.partition_run("no-data-whole", day, as_of=as_of)
+    return selective, full_night, whole
+
+
+def differing(a: dict[str, tuple[int, str]], b: dict[str, tuple[int, str]]) -> dict[str, list]:
+    """The tables whose rows or hash differ (or that one side lacks): table → [a, b]."""
+    return {t: [a.get(t), b.get(t)] for t in sorted(a.keys() | b.keys()) if a.get(t) != b.get(t)}
 
 
 def main(argv: list[str]) -> int:
@@ -201,7 +236,7 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m tests.perf.replay")
     p.add_argument("work", type=Path)
     p.add_argument("--nights", type=int, default=7)
-    p.add_argument("--step", choices=["all", "prepare", "incremental", "full", "compare"], default="all")
+    p.add_argument("--step", choices=["all", "prepare", "incremental", "full", "compare", "nodata"], default="all")
     args = p.parse_args(argv)
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -221,9 +256,20 @@ def main(argv: list[str]) -> int:
     if args.step in ("all", "compare"):
         a = table_hashes(work / "inc" / "data" / "warehouse" / "warehouse.duckdb")
         b = table_hashes(work / "full" / "data" / "warehouse" / "warehouse.duckdb")
-        diff = sorted(t for t in a.keys() | b.keys() if a.get(t) != b.get(t))
-        print(json.dumps({t: [a.get(t), b.get(t)] for t in diff}, indent=1))
+        diff = differing(a, b)
+        print(json.dumps(diff, indent=1))
         print(f"{len(a)} tables, {len(diff)} differ")
+    if args.step in ("all", "nodata"):
+        inc = Replay(work / "inc" / "data", project)
+        before = table_hashes(inc.warehouse)
+        shutil.rmtree(work / "nodata", ignore_errors=True)
+        selective, whole_run, whole = no_data_night(inc, work / "nodata", END, END + timedelta(days=1))
+        a, b = table_hashes(inc.warehouse), table_hashes(whole.warehouse)
+        print(json.dumps({"selective": {k: selective.get(k) for k in ("summary", "dbt")},
+                          "whole": {k: whole_run.get(k) for k in ("summary", "dbt")},
+                          "log": inc.log + whole.log}, indent=1, default=str)[:20000])
+        print("selective vs whole:", json.dumps(differing(a, b), indent=1))
+        print("changed by the moved run date:", sorted(differing(before, a)))
     return 0
 
 
