@@ -21,6 +21,8 @@ import pandas as pd
 
 from .phases import dbt_timing
 
+#: First parts of the asset keys downstream of the warehouse (``--no-publish`` leaves them out).
+PUBLISH_GROUPS = ("serving", "reports", "alerts")
 CHILDREN = ("_nightly", "_sensor", "_floor", "_pandas")
 
 
@@ -31,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--result", required=True)
     n.add_argument("--partition")
     n.add_argument("--assets", help="JSON list of asset keys ('raw_mes/production_runs'): only these")
+    n.add_argument("--no-publish", action="store_true",
+                   help="leave out the assets downstream of the warehouse (serving copies, reports, alerts)")
     n.add_argument("--start")
     n.add_argument("--end")
     n.add_argument("--as-of")
@@ -65,12 +69,17 @@ def nightly(args: argparse.Namespace) -> int:
     t_process = time.time()
     import dagster as dg
 
+    from pipelines.orchestration.jobs import NIGHTLY_JOB
     from pipelines.orchestration.runner import definitions, instance, run_nightly
     from pipelines.settings import get_settings
 
     definitions(get_settings())  # the code location's load cost, measured on its own
     t_defs = time.time()
     selection = [dg.AssetKey(a.split("/")) for a in json.loads(args.assets)] if args.assets else None
+    if args.no_publish:
+        job = definitions(get_settings()).resolve_job_def(NIGHTLY_JOB)
+        selection = [k for k in (selection or job.asset_layer.executable_asset_keys)
+                     if k.path[0] not in PUBLISH_GROUPS]
     if args.partition:
         outcome = run_nightly(partition=date.fromisoformat(args.partition), asset_selection=selection,
                               as_of=date.fromisoformat(args.as_of) if args.as_of else None)

@@ -7,7 +7,8 @@ build may leave those alone when all of these are exactly as they were after the
 build of the *whole* project:
 
 * the raw lake's data files (``lake/raw``, ``lake/quarantine``: path, size, modification time — the
-  extraction leaves a partition whose content did not change untouched, byte for byte);
+  extraction leaves a partition whose content did not change untouched, byte for byte) — but the
+  check-ins snapshot, which every run rewrites;
 * the dbt manifest (models, macros, seeds and the compiled KPI catalog);
 * the dbt environment (paths, time zone) and the dbt vars other than the run's dates and run id;
 * the warehouse file itself (size, modification time): nothing else wrote it since.
@@ -15,7 +16,8 @@ build of the *whole* project:
 The models rebuilt then are the **date-dependent roots** and everything downstream of them (their
 tests included): models, snapshots and seeds whose code reads ``var('as_of_date')`` or
 ``var('run_date')`` (directly or through a macro), read a dbt source that is not a raw table (the
-load log, the quarantine) or read the lake by path (``env_var('KPI_LAKE_DIR')``). The result is the
+load log, the quarantine) or a raw table rewritten by every run (the check-ins snapshot), or read the
+lake by path (``env_var('KPI_LAKE_DIR')``). The result is the
 same warehouse as a full build of that night (``tests/perf/test_incremental_equals_full.py``).
 
 The state is a JSON file beside the warehouse (``<warehouse>.last-build.json``), removed before every
@@ -39,6 +41,10 @@ UNHASHED_ENV = ("KPI_DUCKDB_MEMORY_LIMIT", "KPI_DUCKDB_THREADS")
 #: The lake folders the raw sources read; the load log (``_meta``) changes every run and its models
 #: are always rebuilt.
 LAKE_DATA_FOLDERS = ("raw", "quarantine")
+#: Lake sources the nightly job rewrites wholesale on every run — the owners' check-ins snapshot
+#: (``pipelines/checkins.py``: every partition written again with the run's ``_loaded_at``): left out
+#: of the fingerprint, and the models reading them (source ``raw_<name>``) are always rebuilt.
+REWRITTEN_EVERY_RUN = ("checkins",)
 STATE_SUFFIX = ".last-build.json"
 #: dbt resource types that build something in the warehouse.
 BUILT_TYPES = ("model", "snapshot", "seed")
@@ -64,7 +70,9 @@ def _date_macros(manifest: Mapping[str, Any]) -> set[str]:
 def date_dependent_roots(manifest: Mapping[str, Any]) -> set[str]:
     """unique ids of the built nodes whose result can change while the raw lake does not."""
     date_macros = _date_macros(manifest)
-    non_raw_sources = {k for k, s in manifest["sources"].items() if not s["source_name"].startswith("raw_")}
+    rewritten = {f"raw_{name}" for name in REWRITTEN_EVERY_RUN}
+    non_raw_sources = {k for k, s in manifest["sources"].items()
+                       if not s["source_name"].startswith("raw_") or s["source_name"] in rewritten}
     roots = set()
     for key, node in manifest["nodes"].items():
         if node["resource_type"] not in BUILT_TYPES:
@@ -119,7 +127,9 @@ def _lake_files(lake_dir: Path) -> list[tuple[str, int, int]]:
         base = Path(lake_dir) / folder
         if not base.is_dir():
             continue
-        for root, _dirs, names in os.walk(base):
+        for root, dirs, names in os.walk(base):
+            if Path(root) == base:
+                dirs[:] = [d for d in dirs if d not in REWRITTEN_EVERY_RUN]
             for name in names:
                 path = Path(root) / name
                 st = path.stat()

@@ -64,6 +64,8 @@ class Replay:
     log: list[dict] = field(default_factory=list)
     #: more settings for every run (``KPI_DBT_SKIP_UNCHANGED``, …)
     settings: dict[str, str] = field(default_factory=dict)
+    #: also run what is downstream of the warehouse (serving copies, reports, alerts): not compared here
+    publish: bool = False
 
     @property
     def warehouse(self) -> Path:
@@ -81,9 +83,11 @@ class Replay:
         """A copy of the data folder (lake, warehouse, Dagster instance) under ``dst``."""
         dst.mkdir(parents=True, exist_ok=True)
         shutil.copytree(self.data_dir, dst / "data", symlinks=True)
-        return Replay(dst / "data", self.project, settings={**self.settings, **settings})
+        return Replay(dst / "data", self.project, settings={**self.settings, **settings}, publish=self.publish)
 
     def _child(self, label: str, *args: str) -> dict:
+        if args[0] == "_nightly" and not self.publish:
+            args = (*args, "--no-publish")
         result = self.data_dir.parent / f"{label}.json"
         started = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "pipelines.benchmark", *args, "--result", str(result)],

@@ -24,6 +24,7 @@ def _manifest() -> dict:
         "model.p.int_periods": _node("model", "int_periods", macros=("macro.p.kpi_as_of",)),
         "model.p.kpi_actuals": _node("model", "kpi_actuals", nodes=("model.p.fct_orders", "model.p.int_periods")),
         "model.p.quarantined": _node("model", "quarantined", "env_var('KPI_LAKE_DIR') ~ '/quarantine'"),
+        "model.p.stg_checkins": _node("model", "stg_checkins", nodes=("source.p.raw_checkins.comments",)),
         "seed.p.holidays": _node("seed", "holidays"),
         "test.p.not_null_fct_orders": _node("test", "not_null_fct_orders", nodes=("model.p.fct_orders",)),
         "test.p.rel_kpi_fct": _node("test", "rel_kpi_fct", nodes=("model.p.kpi_actuals", "model.p.fct_orders")),
@@ -37,7 +38,8 @@ def _manifest() -> dict:
     return {
         "nodes": nodes, "child_map": children, "parent_map": parents,
         "sources": {"source.p.raw_erp.orders": {"source_name": "raw_erp"},
-                    "source.p.lake_meta.load_log": {"source_name": "lake_meta"}},
+                    "source.p.lake_meta.load_log": {"source_name": "lake_meta"},
+                    "source.p.raw_checkins.comments": {"source_name": "raw_checkins"}},
         "macros": {
             "macro.p.as_of_sql": {"macro_sql": "{{ var(\"as_of_date\") }}", "depends_on": {"macros": []}},
             "macro.p.kpi_as_of": {"macro_sql": "{{ as_of_sql() }}", "depends_on": {"macros": ["macro.p.as_of_sql"]}},
@@ -48,13 +50,14 @@ def _manifest() -> dict:
 
 def test_date_dependent_roots_direct_through_macros_non_raw_sources_and_lake_paths():
     assert sel.date_dependent_roots(_manifest()) == {
-        "model.p.int_bounds", "model.p.int_periods", "model.p.stg_load_log", "model.p.quarantined"}
+        "model.p.int_bounds", "model.p.int_periods", "model.p.stg_load_log", "model.p.quarantined",
+        "model.p.stg_checkins"}  # the check-ins snapshot is rewritten by every run
 
 
 def test_rebuilt_is_the_roots_and_everything_downstream_unchanged_the_rest():
     m = _manifest()
     assert sel.rebuilt_nodes(m) == {"model.p.int_bounds", "model.p.int_periods", "model.p.stg_load_log",
-                                    "model.p.quarantined", "model.p.kpi_actuals"}
+                                    "model.p.quarantined", "model.p.stg_checkins", "model.p.kpi_actuals"}
     assert sel.unchanged_nodes(m) == ["model.p.fct_orders", "model.p.stg_orders", "seed.p.holidays"]
     assert sel.exclude_args(m) == ["--exclude", "fct_orders stg_orders holidays"]
 
@@ -80,6 +83,9 @@ def test_fingerprint_ignores_run_dates_and_the_load_log_but_not_the_raw_lake(tmp
     before = _fp(tmp_path)
     assert _fp(tmp_path, as_of_date="2024-07-09", run_date="2024-07-09", dagster_run_id="r2") == before
     (lake / "_meta" / "load_log" / "erp" / "orders" / "log2.parquet").write_bytes(b"2")
+    checkins = lake / "raw" / "checkins" / "comments" / "date=2024-07-01" / "part-0.parquet"
+    checkins.parent.mkdir(parents=True)
+    checkins.write_bytes(b"c")  # rewritten by every run: its models are always rebuilt instead
     assert _fp(tmp_path) == before
     assert _fp(tmp_path, incremental_lookback_days=0) != before
     part = lake / "raw" / "erp" / "orders" / "date=2024-07-01" / "part-0.parquet"
