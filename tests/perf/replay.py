@@ -39,13 +39,6 @@ VOLATILE_COLUMNS: dict[str, str] = {
 #: Marts tables that are logs (one row per load or per check of every run): what is compared instead,
 #: with the reason. The query's columns must not include a volatile one.
 LOG_TABLES: dict[str, tuple[str, str]] = {
-    "dq_load_log": (
-        "one row per load of a partition: the nightly warehouse has one for every night a partition was "
-        "read again; compared: the latest load of each partition, without its batch id, time and file path "
-        "(the data folders differ)",
-        'select * exclude (batch_id, loaded_at, source_ref) from marts.dq_load_log qualify row_number() '
-        'over (partition by source, "table", partition_date order by loaded_at desc, batch_id desc) = 1',
-    ),
     "dq_check_results": (
         "appended by every dbt invocation (on-run-end hook); compared: the outcome of each check of the last "
         "invocation, without its ids, time, duration and message (a model's message is e.g. 'INSERT 12', "
@@ -53,6 +46,16 @@ LOG_TABLES: dict[str, tuple[str, str]] = {
         "select layer, asset, check_name, status, blocking, severity, failing_rows, resource_type "
         "from marts.dq_check_results where run_id = "
         "(select run_id from marts.dq_check_results order by checked_at desc limit 1)",
+    ),
+}
+#: Marts left out, with the reason.
+LEFT_OUT_TABLES: dict[str, str] = {
+    "dq_load_log": (
+        "one row per read of a partition, as the source stood then: database tables are partitioned by change "
+        "date (updated_at), so a row changed later leaves its earlier version in an earlier partition of the "
+        "lake built night by night (e.g. erp.orders 2024-07-21: 15 rows against 14), and a partition read "
+        "again unchanged is logged 'unchanged' instead of 'loaded'. The facts built from both lakes (latest "
+        "version per key) are compared in the other marts"
     ),
 }
 #: Doubles are equal within this relative tolerance: a sum of doubles depends on the order DuckDB's
@@ -256,6 +259,8 @@ def table_hashes(warehouse: Path, schemas: tuple[str, ...] = MARTS_SCHEMAS) -> d
             "and list_contains(?, table_schema) order by all", [list(schemas)]).fetchall()
         for schema, table in tables:
             name = f"{schema}.{table}"
+            if table in LEFT_OUT_TABLES:
+                continue
             columns, rows = _rows(con, name)
             header = ",".join(columns)
             lines = sorted("\x1f".join(map(_normalised, row)) for row in rows)
