@@ -14,8 +14,10 @@ Then a night with no new data: the last partition again with the run date moved 
 ``KPI_DBT_SKIP_UNCHANGED`` (the default) dbt rebuilds only the date-dependent models; the marts must
 equal those of the same night built in full (``KPI_DBT_SKIP_UNCHANGED=false``, on a copy).
 
-Cost: 13 – 16 pipeline runs in child processes, each dominated by the full dbt build of ~440 nodes
-(about 1 – 2 minutes on an idle 2-core machine, several times that on a busy one).
+Cost: 13 – 20 pipeline runs in child processes (without the publish steps), each dominated by
+extraction, Dagster and the dbt build of ~450 nodes: 2.5 – 5 minutes each on the shared 2-core machine
+(load average 10 – 18), so about an hour there. The same steps with 3 nights instead of 7
+(``python -m tests.perf.replay WORK --nights 3``) gave equal marts.
 ``python -m tests.perf.replay WORK`` runs the same steps by hand and keeps the folders.
 """
 
