@@ -110,8 +110,13 @@ def exclude_args(manifest: Mapping[str, Any]) -> list[str]:
     """``--exclude`` of the unchanged nodes. Run with ``DBT_INDIRECT_SELECTION=cautious``: then a test
     is left out only when all its parents are, so exactly the tests of the rebuilt nodes run (with
     dbt's default, eager, a relationship test to an unchanged dimension would be left out too)."""
-    names = [manifest["nodes"][k]["name"] for k in unchanged_nodes(manifest)]
+    # by full fqn: a bare name would also match a folder of the same name
+    names = [_fqn_selector(manifest["nodes"][k]) for k in unchanged_nodes(manifest)]
     return ["--exclude", " ".join(names)] if names else []
+
+
+def _fqn_selector(node: Mapping[str, Any]) -> str:
+    return "fqn:" + ".".join(node["fqn"]) if node.get("fqn") else node["name"]
 
 
 # --- the state of the last full build -------------------------------------------------------------

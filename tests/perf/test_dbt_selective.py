@@ -59,7 +59,10 @@ def test_rebuilt_is_the_roots_and_everything_downstream_unchanged_the_rest():
     assert sel.rebuilt_nodes(m) == {"model.p.int_bounds", "model.p.int_periods", "model.p.stg_load_log",
                                     "model.p.quarantined", "model.p.stg_checkins", "model.p.kpi_actuals"}
     assert sel.unchanged_nodes(m) == ["model.p.fct_orders", "model.p.stg_orders", "seed.p.holidays"]
-    assert sel.exclude_args(m) == ["--exclude", "fct_orders stg_orders holidays"]
+    assert sel.exclude_args(m) == ["--exclude", "fct_orders stg_orders holidays"]  # no fqn: by name
+    for key in m["nodes"]:
+        m["nodes"][key]["fqn"] = ["p", key.split(".")[0], m["nodes"][key]["name"]]
+    assert sel.exclude_args(m) == ["--exclude", "fqn:p.model.fct_orders fqn:p.model.stg_orders fqn:p.seed.holidays"]
 
 
 def _lake(tmp_path: Path) -> Path:
