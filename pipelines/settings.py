@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         "4GB", description="DuckDB memory limit of the dbt build (it spills to disk beyond it), e.g. 4GB, 75%."
     )
     duckdb_threads: int = Field(2, ge=1, description="Threads of the dbt build (dbt nodes at once and DuckDB's).")
+    dbt_skip_unchanged: bool = Field(
+        True, description="A night whose raw lake did not change since the last successful full dbt build "
+                          "rebuilds only the models that depend on the run date or on the load log "
+                          "(and everything downstream of them); false: always the whole project.")
 
     # --- quality ------------------------------------------------------------------------------------
     future_tolerance_days: int = Field(1, description="Dates later than run date + this are rejected.")

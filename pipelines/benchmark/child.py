@@ -1,6 +1,6 @@
 """The benchmark's child processes: each measurement runs in its own process, so it has its own peak.
 
-    python -m pipelines.benchmark _nightly --result R.json (--partition D [--assets JSON] | --start A --end B [--as-of C])
+    python -m pipelines.benchmark _nightly --result R.json (--partition D | --start A --end B) [--as-of C] [--assets JSON]
     python -m pipelines.benchmark _sensor --cursor CURSOR.json --result R.json
     python -m pipelines.benchmark _floor|_pandas --lake L --start A --as-of C --timezone TZ --output O.parquet --result R.json
 
@@ -21,6 +21,8 @@ import pandas as pd
 
 from .phases import dbt_timing
 
+#: First parts of the asset keys downstream of the warehouse (``--no-publish`` leaves them out).
+PUBLISH_GROUPS = ("serving", "reports", "alerts")
 CHILDREN = ("_nightly", "_sensor", "_floor", "_pandas")
 
 
@@ -31,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--result", required=True)
     n.add_argument("--partition")
     n.add_argument("--assets", help="JSON list of asset keys ('raw_mes/production_runs'): only these")
+    n.add_argument("--no-publish", action="store_true",
+                   help="leave out the assets downstream of the warehouse (serving copies, reports, alerts)")
     n.add_argument("--start")
     n.add_argument("--end")
     n.add_argument("--as-of")
@@ -65,17 +69,24 @@ def nightly(args: argparse.Namespace) -> int:
     t_process = time.time()
     import dagster as dg
 
+    from pipelines.orchestration.jobs import NIGHTLY_JOB
     from pipelines.orchestration.runner import definitions, instance, run_nightly
     from pipelines.settings import get_settings
 
     definitions(get_settings())  # the code location's load cost, measured on its own
     t_defs = time.time()
     selection = [dg.AssetKey(a.split("/")) for a in json.loads(args.assets)] if args.assets else None
+    if args.no_publish:
+        job = definitions(get_settings()).resolve_job_def(NIGHTLY_JOB)
+        selection = [k for k in (selection or job.asset_layer.executable_asset_keys)
+                     if k.path[0] not in PUBLISH_GROUPS]
     if args.partition:
-        outcome = run_nightly(partition=date.fromisoformat(args.partition), asset_selection=selection)
+        outcome = run_nightly(partition=date.fromisoformat(args.partition), asset_selection=selection,
+                              as_of=date.fromisoformat(args.as_of) if args.as_of else None)
     else:
         outcome = run_nightly(start=date.fromisoformat(args.start), end=date.fromisoformat(args.end),
-                              as_of=date.fromisoformat(args.as_of) if args.as_of else None)
+                              as_of=date.fromisoformat(args.as_of) if args.as_of else None,
+                              asset_selection=selection)
     t_done = time.time()
     events = run_events_of(instance(), outcome.run_id)
     dbt_results = None
@@ -128,6 +139,7 @@ def late_files(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from pipelines.orchestration.jobs import LATE_FILES_SENSOR
+    from pipelines.orchestration.run_dates import RANGE_END_TAG, RANGE_START_TAG
     from pipelines.orchestration.runner import definitions
     from pipelines.settings import get_settings
 
@@ -136,15 +148,31 @@ def late_files(args: argparse.Namespace) -> int:
     cursor = cursor_path.read_text(encoding="utf-8") if cursor_path.exists() else None
     context = dg.build_sensor_context(cursor=cursor, definitions=defs, resources=defs.resources)
     outcome = defs.resolve_sensor_def(LATE_FILES_SENSOR)(context)
-    requests = outcome if isinstance(outcome, list) else []
+    requests = sensor_run_requests(outcome)
     if context.cursor is not None:
         cursor_path.write_text(context.cursor, encoding="utf-8")
     Path(args.result).write_text(json.dumps({
         "skipped": None if requests else str(getattr(outcome, "skip_message", outcome)),
-        "requests": [{"partition": r.partition_key, "assets": [k.to_user_string() for k in r.asset_selection or []],
+        "requests": [{"partition": r.partition_key, "start": (r.tags or {}).get(RANGE_START_TAG),
+                      "end": (r.tags or {}).get(RANGE_END_TAG),
+                      "assets": [k.to_user_string() for k in r.asset_selection or []],
                       "run_key": r.run_key} for r in requests],
     }, indent=1), encoding="utf-8")
     return 0
+
+
+def sensor_run_requests(outcome: object) -> list:
+    """The run requests of a sensor evaluation: one RunRequest (what the late-files sensor returns), a
+    list or generator of them, or a SensorResult; none for a SkipReason."""
+    import dagster as dg
+
+    if isinstance(outcome, dg.RunRequest):
+        return [outcome]
+    if isinstance(outcome, dg.SensorResult):
+        return list(outcome.run_requests or [])
+    if isinstance(outcome, list | tuple):
+        return [r for r in outcome if isinstance(r, dg.RunRequest)]
+    return []
 
 
 def actuals(args: argparse.Namespace, compute: Callable[..., tuple[pd.DataFrame, float]]) -> int:

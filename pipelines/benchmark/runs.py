@@ -66,9 +66,15 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+#: Settings the benchmark passes on to its runs from its own environment (to measure with and without).
+PASSED_SETTINGS = ("KPI_DBT_SKIP_UNCHANGED",)
+
+
 def env_for(data_dir: Path, start: date, end: date, scale: float) -> dict[str, str]:
-    """The children's environment: this scale's data directory, nothing inherited from KPI_* / DAGSTER_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KPI_", "DAGSTER_"))}
+    """The children's environment: this scale's data directory, nothing inherited from KPI_* / DAGSTER_*
+    but PASSED_SETTINGS."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KPI_", "DAGSTER_")) or k in PASSED_SETTINGS}
     env.update({
         "KPI_DATA_DIR": str(data_dir), "KPI_DEMO_START": start.isoformat(), "KPI_DEMO_END": end.isoformat(),
         "KPI_DEMO_SCALE": str(scale), "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1",
@@ -91,10 +97,10 @@ def nightly(label: str, env: dict[str, str], logs: Path, *, start: date | None =
     """One run of the nightly job in its own measured process; its phases."""
     result_path = logs / f"{label}.json"
     args = child("_nightly", "--result", str(result_path))
+    if assets:
+        args += ["--assets", json.dumps(assets)]
     if partition is not None:
         args += ["--partition", partition.isoformat()]
-        if assets:
-            args += ["--assets", json.dumps(assets)]
     else:
         if start is None or end is None:
             raise ValueError("a range run needs start and end")
@@ -136,22 +142,35 @@ def replay_night(n: int, day: date, history: Path, data_dir: Path, env: dict[str
     """Night ``n``: the sources of ``day``, the sensor's runs for earlier days, the scheduled run."""
     out: dict[str, Any] = {"night": n, "day": day.isoformat(), "sources": sources_as_of(history, data_dir, day)}
     requested = sensor_requests(env, logs, f"night{n}-sensor")["requests"]
-    earlier = [r for r in requested if r["partition"] < day.isoformat()]
+    earlier = [r for r in requested if late_days(r)[-1] < day.isoformat()]
     # a file of the night's own day is read by the scheduled run of that day
-    out["sensor"] = {"requests": len(requested), "for_earlier_days": [r["partition"] for r in earlier],
+    out["sensor"] = {"requests": len(requested), "for_earlier_days": ["…".join(late_days(r)) for r in earlier],
                      "for_the_day_itself": len(requested) - len(earlier)}
     out["late_runs"] = []
     if opts.late_runs == "sensor":
         for r in earlier:
-            run = nightly(f"night{n}-late-{r['partition']}", env, logs,
-                          partition=date.fromisoformat(r["partition"]), assets=r["assets"])
-            out["late_runs"].append({"partition": r["partition"], "total": run["total"], "phases": run["phases"]})
+            days = late_days(r)
+            label = "…".join(days)
+            if r.get("partition"):
+                run = nightly(f"night{n}-late-{label}", env, logs, partition=date.fromisoformat(r["partition"]),
+                              assets=r["assets"])
+            else:  # several late days: one range run, as the sensor requests it
+                run = nightly(f"night{n}-late-{label}", env, logs, start=date.fromisoformat(days[0]),
+                              end=date.fromisoformat(days[-1]), assets=r["assets"])
+            out["late_runs"].append({"partition": label, "total": run["total"], "phases": run["phases"]})
     out["scheduled"] = nightly(f"night{n}", env, logs, partition=day)
     every = [run["total"] for run in out["late_runs"]] + [out["scheduled"]["total"]]
     out["total"] = {"wall_s": round(sum(t["wall_s"] for t in every), 2),
                     "cpu_s": round(sum(t["cpu_s"] for t in every), 1),
                     "peak_mb": max(t["peak_mb"] for t in every), "runs": len(every)}
     return out
+
+
+def late_days(request: dict[str, Any]) -> list[str]:
+    """The day, or first and last day, a run request of the late-files sensor is for."""
+    if request.get("partition"):
+        return [request["partition"]]
+    return [request["start"], request["end"]]
 
 
 def generate_history(history: Path, scale: float, env: dict[str, str], logs: Path, opts: Options,

@@ -64,6 +64,8 @@ class WarehouseResource(dg.ConfigurableResource):
     timezone: str = "Asia/Shanghai"
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = 2
+    #: a night with an unchanged raw lake rebuilds only the date-dependent models (dbt_selective.py)
+    skip_unchanged: bool = True
 
     def dbt_env(self) -> dict[str, str]:
         """The variables dbt_project/profiles.yml and the dbt sources read (no secrets)."""
@@ -78,7 +80,8 @@ class WarehouseResource(dg.ConfigurableResource):
     @classmethod
     def from_settings(cls, s: Settings) -> WarehouseResource:
         return cls(warehouse_path=str(s.warehouse_path), lake_dir=str(s.lake_dir), timezone=s.timezone,
-                   duckdb_memory_limit=s.duckdb_memory_limit, duckdb_threads=s.duckdb_threads)
+                   duckdb_memory_limit=s.duckdb_memory_limit, duckdb_threads=s.duckdb_threads,
+                   skip_unchanged=s.dbt_skip_unchanged)
 
 
 class ServingResource(dg.ConfigurableResource):

@@ -12,6 +12,7 @@ parses dbt or reads a file at import.
 """
 
 
+import contextlib
 import json
 import os
 import subprocess
@@ -23,6 +24,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from pipelines.locks import WAREHOUSE_POOL, warehouse_lock
+from pipelines.orchestration import dbt_selective
 from pipelines.orchestration.resources import WarehouseResource
 from pipelines.orchestration.run_dates import as_of_of, run_date_of
 
@@ -85,14 +87,31 @@ def build_dbt_assets(project: DbtProject, manifest: dict[str, Any]) -> dg.Assets
             "run_date": run_date.isoformat() if run_date else None,
             "dagster_run_id": context.run_id,
         }
+        whole = set(context.selected_asset_keys) == set(context.assets_def.keys)
         with warehouse_lock(warehouse_path, on_wait=context.log.info):
-            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False)
+            # a night whose raw lake did not change rebuilds only what the run date changes (dbt_selective)
+            fingerprint = dbt_selective.inputs_fingerprint(
+                Path(warehouse.lake_dir), project.manifest_path, warehouse.dbt_env(), dbt_vars) if whole else None
+            since = dbt_selective.unchanged_since(warehouse_path, fingerprint) \
+                if fingerprint and warehouse.skip_unchanged else None
+            dbt_selective.clear_state(warehouse_path)
+            args = ["build", "--vars", json.dumps(dbt_vars)]
+            if since:
+                yield from _unchanged_results(manifest, since)
+                args += dbt_selective.exclude_args(manifest)
+                context.log.info(f"the raw lake, the dbt project and its settings are as the successful build of "
+                                 f"run {since} left them: only the models depending on the run date or the load "
+                                 "log are rebuilt (KPI_DBT_SKIP_UNCHANGED=false builds everything)")
+            with _indirect_selection("cautious" if since else None):
+                invocation = dbt.cli(args, context=context, raise_on_error=False)
             try:
                 # (no fetch_row_counts: its thread pool yields out of topological order, which Dagster
                 # rejects; row counts per mart are recorded by the publish step)
                 yield from invocation.stream()
             finally:
                 _stop(invocation.process)
+            if fingerprint and invocation.is_successful():
+                dbt_selective.write_state(warehouse_path, fingerprint, since or context.run_id)
         if not invocation.is_successful():
             raise dg.Failure(
                 description="dbt build failed — nothing downstream (publish, reports, alerts) runs and the "
@@ -100,6 +119,46 @@ def build_dbt_assets(project: DbtProject, manifest: dict[str, Any]) -> dg.Assets
             )
 
     return warehouse_dbt_assets
+
+
+def _unchanged_results(manifest: dict[str, Any], since: str) -> Iterator[dg.MaterializeResult]:
+    """The models a selective build leaves alone, in dependency order (before the rebuilt ones, which
+    are all downstream of none of them): their tables are those of the full build of run ``since``."""
+    translator = LayerTranslator()
+    unchanged = set(dbt_selective.unchanged_nodes(manifest))
+    parents = manifest["parent_map"]
+    done: set[str] = set()
+
+    def visit(key: str) -> Iterator[dg.MaterializeResult]:
+        if key in done or key not in unchanged:
+            return
+        done.add(key)
+        for parent in parents.get(key, []):
+            yield from visit(parent)
+        yield dg.MaterializeResult(
+            asset_key=translator.get_asset_key(manifest["nodes"][key]),
+            metadata={"rebuilt": False, "unchanged_since_run": since},
+        )
+
+    for key in sorted(unchanged):
+        yield from visit(key)
+
+
+@contextlib.contextmanager
+def _indirect_selection(mode: str | None) -> Iterator[None]:
+    """DBT_INDIRECT_SELECTION for the dbt subprocess started inside the block (it copies the environment)."""
+    if mode is None:
+        yield
+        return
+    before = os.environ.get("DBT_INDIRECT_SELECTION")
+    os.environ["DBT_INDIRECT_SELECTION"] = mode
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("DBT_INDIRECT_SELECTION", None)
+        else:
+            os.environ["DBT_INDIRECT_SELECTION"] = before
 
 
 def _stop(process: subprocess.Popen) -> None:
