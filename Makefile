@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install browser lint bench clean
+.PHONY: demo test test-long install browser lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ browser:
 
 test: install browser lint
 	$(BIN)/pytest -q
+
+# The replays of many nights (incremental = full rebuild after 7 nights): tens of minutes
+test-long: install
+	$(BIN)/pytest -q -m long
 
 # ruff (style, complexity) and import-linter (the one-way layers of docs/contributing.md)
 lint: install

@@ -29,7 +29,7 @@ import pytest
 
 from tests.perf import replay
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # make test-long
 
 NIGHTS = 7
 FIRST_LOAD_END = replay.END - timedelta(days=NIGHTS)
