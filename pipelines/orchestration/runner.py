@@ -279,7 +279,10 @@ def data_warnings(warehouse: Path, run_id: str) -> list[str]:
                 [run_id, *DATA_WARNING_CHECKS]).fetchall()
     except duckdb.Error:
         return []
-    return [f"{asset}: {message}" if check == "freshness" else message for asset, check, message in rows]
+    # a freshness result is "<rule>: <finding>" (the rules hold no colon): the summary names the finding,
+    # the rule is in marts.dq_freshness and the quality report
+    return [f"{asset}: {message.split(': ', 1)[-1]}" if check == "freshness" else message
+            for asset, check, message in rows]
 
 
 #: Log files of headless runs kept in <data>/logs.
