@@ -203,7 +203,7 @@ def _normalised(value: object) -> str:
     return repr(value)
 
 
-def _rows(con, table: str) -> tuple[list[str], list[tuple]]:  # noqa: ANN001 - a DuckDB connection
+def _rows(con, table: str) -> tuple[list[str], list[tuple]]:  # con: a DuckDB connection
     """Column names and rows of ``schema.table`` as compared: log tables by their query, others without
     the volatile columns."""
     schema, name = table.split(".")
