@@ -26,8 +26,11 @@ from tests.publish._synthetic import build_warehouse
 KPI = str(Path(sys.executable).with_name("kpi"))
 
 
-def _kpi(data_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = OpsEnv(data_dir, REPO / "dbt_project").env()
+def _kpi(data_dir: Path, *args: str, timeout: float = 300, project: Path | None = None,
+         ) -> subprocess.CompletedProcess[str]:
+    """``kpi`` on ``data_dir``; commands that build (run) need a prepared ``project`` (the ``ops_project``
+    copy): a fresh clone's own dbt_project has no manifest until ``kpi prepare``."""
+    env = OpsEnv(data_dir, project or REPO / "dbt_project").env()
     return subprocess.run([KPI, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -150,16 +153,16 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
-def test_a_read_only_data_folder_is_one_line(served: Path, tmp_path: Path) -> None:
+def test_a_read_only_data_folder_is_one_line(served: Path, tmp_path: Path, ops_project: Path) -> None:
     with tmpfs(tmp_path / "ro", "64m") as mount:
         shutil.copytree(served, mount / "data", symlinks=True)
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
-        proc = _kpi(mount / "data", "run", "--date", "2024-07-24")
+        proc = _kpi(mount / "data", "run", "--date", "2024-07-24", project=ops_project)
         line = _one_clear_line(proc, 2, "cannot write", str(mount / "data"))
         assert "Read-only file system" in line and "must be writable" in line
 
 
-def test_a_full_disk_says_what_and_where(served: Path, tmp_path: Path) -> None:
+def test_a_full_disk_says_what_and_where(served: Path, tmp_path: Path, ops_project: Path) -> None:
     with tmpfs(tmp_path / "full", "8m") as mount:
         data = mount / "data"
         data.mkdir()
@@ -169,6 +172,6 @@ def test_a_full_disk_says_what_and_where(served: Path, tmp_path: Path) -> None:
                     fh.write(b"\0" * 65536)
             except OSError:
                 pass
-        proc = _kpi(data, "run", "--date", "2024-07-24")
+        proc = _kpi(data, "run", "--date", "2024-07-24", project=ops_project)
         line = _one_clear_line(proc, 1, "disk full", str(data))
         assert "0.0 MB free on" in line

@@ -87,7 +87,9 @@ def build_dbt_assets(project: DbtProject, manifest: dict[str, Any]) -> dg.Assets
             "run_date": run_date.isoformat() if run_date else None,
             "dagster_run_id": context.run_id,
         }
-        whole = set(context.selected_asset_keys) == set(context.assets_def.keys)
+        # a whole build: every asset of the project's dbt step (in a subset run context.assets_def is the
+        # subset itself, so compare with the full definition; a subset build must never record the state)
+        whole = set(context.selected_asset_keys) >= set(warehouse_dbt_assets.keys)
         with warehouse_lock(warehouse_path, on_wait=context.log.info):
             # a night whose raw lake did not change rebuilds only what the run date changes (dbt_selective)
             fingerprint = dbt_selective.inputs_fingerprint(
