@@ -31,6 +31,8 @@ def _kpi(data_dir: Path, *args: str, timeout: float = 300, project: Path | None 
     """``kpi`` on ``data_dir``; commands that build (run) need a prepared ``project`` (the ``ops_project``
     copy): a fresh clone's own dbt_project has no manifest until ``kpi prepare``."""
     env = OpsEnv(data_dir, project or REPO / "dbt_project").env()
+    if project is not None:
+        env["KPI_DBT_PROJECT_DIR"] = str(project)
     return subprocess.run([KPI, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
