@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -14,6 +16,31 @@ from tests.publish._synthetic import build_warehouse
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
     return con.execute(sql).fetchall()
+
+
+@contextlib.contextmanager
+def _reading_meanwhile(read: Callable[[duckdb.DuckDBPyConnection], object]) -> Iterator[tuple[list, list[str]]]:
+    """Call ``read(con)`` in a loop on another thread while the block runs; yield (results, errors)."""
+    stop = threading.Event()
+    results: list = []
+    errors: list[str] = []
+
+    def loop() -> None:
+        con = duckdb.connect()
+        while not stop.is_set():
+            try:
+                results.append(read(con))
+            except Exception as exc:  # the caller's assertion reports it
+                errors.append(repr(exc))
+        con.close()
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        yield results, errors
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_every_mart_round_trips_through_parquet(warehouse: Path, serving_dir: Path) -> None:
@@ -75,29 +102,13 @@ def test_readers_always_find_a_complete_file_while_exporting(warehouse: Path, se
     out = serving_dir / "parquet"
     export_parquet(serving_dir / "kpi.duckdb", out)
     part = out / "fct_big" / "part-0.parquet"
-    stop = threading.Event()
-    seen: list[int] = []
-    errors: list[str] = []
-
-    def read_loop() -> None:
-        con = duckdb.connect()
-        while not stop.is_set():
-            try:
-                seen.append(con.execute("SELECT count(*) FROM read_parquet(?)", [str(part)]).fetchall()[0][0])
-            except Exception as exc:  # the assertion below reports it
-                errors.append(repr(exc))
-        con.close()
-
-    thread = threading.Thread(target=read_loop)
-    thread.start()
-    try:
+    with _reading_meanwhile(
+            lambda con: con.execute("SELECT count(*) FROM read_parquet(?)", [str(part)]).fetchall()[0][0]
+    ) as (seen, errors):
         for i in range(2, 7):
             build_warehouse(warehouse, f"run-{i}", big_rows=200_000 + i)
             publish_duckdb(warehouse, serving_dir, run_id=f"run-{i}")
             export_parquet(serving_dir / "kpi.duckdb", out)
-    finally:
-        stop.set()
-        thread.join()
     assert errors == []
     assert set(seen) <= {200_000 + i for i in range(1, 7)} | {200_000}
     assert len(set(seen)) >= 3
@@ -117,35 +128,21 @@ def test_a_reader_of_several_marts_never_sees_two_nights_mixed(warehouse: Path, 
     publish_duckdb(warehouse, serving_dir, run_id="run-1")
     out = serving_dir / "parquet"
     export_parquet(serving_dir / "kpi.duckdb", out)
-    stop = threading.Event()
-    reads: list[tuple[str, ...]] = []
-    errors: list[str] = []
 
-    def read_loop() -> None:
-        con = duckdb.connect()
-        while not stop.is_set():
-            base = Path(os.path.realpath(out))  # one resolution: one night
-            try:
-                reads.append(tuple(r[0] for r in con.execute(
-                    "SELECT DISTINCT build_run_id FROM read_parquet(?) UNION "
-                    "SELECT DISTINCT build_run_id FROM read_parquet(?) UNION "
-                    "SELECT DISTINCT build_run_id FROM read_parquet(?)",
-                    [str(base / m / "part-0.parquet") for m in ("dim_employee", "kpi_attainment", "fct_big")],
-                ).fetchall()))
-            except Exception as exc:  # the assertion below reports it
-                errors.append(repr(exc))
-        con.close()
+    def read_two_nights(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+        base = Path(os.path.realpath(out))  # one resolution: one night
+        return tuple(r[0] for r in con.execute(
+            "SELECT DISTINCT build_run_id FROM read_parquet(?) UNION "
+            "SELECT DISTINCT build_run_id FROM read_parquet(?) UNION "
+            "SELECT DISTINCT build_run_id FROM read_parquet(?)",
+            [str(base / m / "part-0.parquet") for m in ("dim_employee", "kpi_attainment", "fct_big")],
+        ).fetchall())
 
-    thread = threading.Thread(target=read_loop)
-    thread.start()
-    try:
+    with _reading_meanwhile(read_two_nights) as (reads, errors):
         for i in range(2, 8):
             build_warehouse(warehouse, f"run-{i}", big_rows=100_000 + i)
             publish_duckdb(warehouse, serving_dir, run_id=f"run-{i}", keep=3)
             export_parquet(serving_dir / "kpi.duckdb", out, keep_runs=[f"run-{i - 1}", f"run-{i}"])
-    finally:
-        stop.set()
-        thread.join()
     assert errors == []
     mixed = [r for r in reads if len(r) != 1]
     assert mixed == [], f"{len(mixed)} of {len(reads)} reads mixed two nights: {mixed[:3]}"
