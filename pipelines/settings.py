@@ -199,15 +199,23 @@ class Settings(BaseSettings):
         The instance limits the ``warehouse`` pool to one step at a time across runs, so two runs
         (a nightly run and a backfill, say) never write the DuckDB file at once.
         """
+        import json
         import os
 
         home = self.dagster_home
         home.mkdir(parents=True, exist_ok=True)
         config = home / "dagster.yaml"
+        # Dagster's default SQLite storages and folders; the event log is the one that writes a batch of
+        # events (a range run's materializations, one per asset and day) in one transaction
+        # (pipelines/orchestration/event_log.py)
         wanted = (
             "# Written by pipelines/settings.py: the project's Dagster instance.\n"
             "concurrency:\n  pools:\n    default_limit: 1\n"
             "telemetry:\n  enabled: false\n"
+            "event_log_storage:\n"
+            "  module: pipelines.orchestration.event_log\n"
+            "  class: BatchedSqliteEventLogStorage\n"
+            f"  config:\n    base_dir: {json.dumps(str(home / 'history' / 'runs'))}\n"
         )
         if not config.exists() or config.read_text(encoding="utf-8") != wanted:
             tmp = config.with_suffix(".tmp")
