@@ -117,6 +117,20 @@
 {%- endmacro %}
 
 
+{#- The grain and period start of a row of GROUPING SETS over (…, date_day), (…, week_start),
+    (…, month_start), (…, quarter_start), (…, year_start): the one period column that is not null. -#}
+{% macro kpi_grouping_set_period() -%}
+        case
+            when date_day is not null then 'day'
+            when week_start is not null then 'week'
+            when month_start is not null then 'month'
+            when quarter_start is not null then 'quarter'
+            else 'year'
+        end as grain,
+        coalesce(date_day, week_start, month_start, quarter_start, year_start) as period_start
+{%- endmacro %}
+
+
 {% macro kpi_nonadditive_sql(closure_relation, date_relation, as_of_relation) -%}
     {#- One scan and one GROUPING SETS aggregation per count_distinct / percentile KPI version, not one
         per fact model with all of them. DuckDB 2.0 spills without bound when one query aggregates the
@@ -144,14 +158,7 @@
         '{{ p['kpi_id'] }}' as kpi_id,
         {{ p['version'] }} as kpi_version,
         org_unit_id,
-        case
-            when date_day is not null then 'day'
-            when week_start is not null then 'week'
-            when month_start is not null then 'month'
-            when quarter_start is not null then 'quarter'
-            else 'year'
-        end as grain,
-        coalesce(date_day, week_start, month_start, quarter_start, year_start) as period_start,
+        {{ kpi_grouping_set_period() }},
         value
     from (
         -- {{ p['kpi_id'] }} v{{ p['version'] }} over {{ pass['model'] }}: every fact row counts for each

@@ -77,14 +77,7 @@ final as (
         kpi_version,
         part,
         org_unit_id,
-        case
-            when date_day is not null then 'day'
-            when week_start is not null then 'week'
-            when month_start is not null then 'month'
-            when quarter_start is not null then 'quarter'
-            else 'year'
-        end as grain,
-        coalesce(date_day, week_start, month_start, quarter_start, year_start) as period_start,
+        {{ kpi_grouping_set_period() }},
         case
             when not is_semi_additive or date_day is not null then value_sum
             when week_start is not null then coalesce(value_week_last, 0)

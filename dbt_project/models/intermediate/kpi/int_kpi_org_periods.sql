@@ -51,14 +51,7 @@ grouped as (
 
 final as (
     select
-        case
-            when date_day is not null then 'day'
-            when week_start is not null then 'week'
-            when month_start is not null then 'month'
-            when quarter_start is not null then 'quarter'
-            else 'year'
-        end as grain,
-        coalesce(date_day, week_start, month_start, quarter_start, year_start) as period_start,
+        {{ kpi_grouping_set_period() }},
         ancestor_id,
         descendant_id,
         depth
