@@ -264,19 +264,28 @@ def run_nightly(*, partition: date | None = None, start: date | None = None, end
 DATA_WARNING_CHECKS = ("freshness", "data_horizon")
 
 
-def data_warnings(warehouse: Path, run_id: str) -> list[str]:
+def data_warnings(warehouse: Path, run_id: str, *, wait_s: float = 60.0) -> list[str]:
     """The failed freshness / data-horizon checks the run's dbt build recorded (none when the build
-    did not get that far or the warehouse cannot be read now)."""
+    did not get that far or the warehouse cannot be read now).
+
+    Read under the warehouse's writer lock: a read-only DuckDB open outside it would make another
+    process's writer (its dbt step, its serving copy) wait for us or fail on DuckDB's file lock."""
     import duckdb
+
+    from pipelines.locks import warehouse_lock
 
     if not Path(warehouse).exists():
         return []
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with warehouse_lock(Path(warehouse), timeout_s=wait_s), \
+                duckdb.connect(str(warehouse), read_only=True) as con:
             rows = con.execute(
                 "select asset, check_name, message from marts.dq_check_results where dagster_run_id = ? "
                 "and check_name in (?, ?) and status = 'failed' order by check_name desc, asset",
                 [run_id, *DATA_WARNING_CHECKS]).fetchall()
+    except TimeoutError:
+        return [f"freshness and data-horizon results not read: another writer held {warehouse} "
+                f"for {wait_s:.0f} s (see marts.dq_check_results, dagster_run_id = '{run_id}')"]
     except duckdb.Error:
         return []
     # a freshness result is "<rule>: <finding>" (the rules hold no colon): the summary names the finding,

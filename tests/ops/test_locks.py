@@ -71,3 +71,32 @@ def test_the_lock_waits_for_a_process_outside_it_that_still_has_the_file_open(tm
     assert len(record["waits"]) == 1 and "outside the writer lock" in record["waits"][0], record
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select count(*) from orphan").fetchone()[0] == 1  # the orphan's write survived
+
+
+def test_the_run_summary_reads_the_warehouse_only_under_the_lock(tmp_path: Path) -> None:
+    """A run's summary reads its freshness warnings from the private warehouse after the run. A plain
+    read-only open there would collide with another process's writer: it waits for the lock instead,
+    and gives up with a message (not silence, not a DuckDB lock error) when the writer holds on."""
+    from pipelines.orchestration.runner import data_warnings
+
+    db = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.dq_check_results (asset varchar, check_name varchar, message varchar, "
+                    "status varchar, dagster_run_id varchar)")
+        con.execute("insert into marts.dq_check_results values "
+                    "('raw/erp/orders', 'freshness', 'rule: 3 days late', 'failed', 'r1'), "
+                    "('raw/erp/orders', 'freshness', 'rule: on time', 'passed', 'r1'), "
+                    "('raw/hr/employees', 'data_horizon', 'ends 2025-01-01', 'failed', 'r0')")
+    writer = _start("lock-write", str(db), str(tmp_path / "writer.json"), "4")
+    deadline = time.monotonic() + 60
+    lock_file = Path(f"{db}.lock")  # the holder writes its pid into it
+    while not (lock_file.exists() and lock_file.read_text() == str(writer.pid)):
+        assert time.monotonic() < deadline and writer.poll() is None, writer.communicate()[0]
+        time.sleep(0.05)
+    blocked = data_warnings(db, "r1", wait_s=0.5)
+    assert len(blocked) == 1 and blocked[0].startswith("freshness and data-horizon results not read"), blocked
+    waited = data_warnings(db, "r1", wait_s=60)  # the writer lets go after ~4 s
+    assert _finish(writer, tmp_path / "writer.json")["error"] is None
+    assert waited == ["raw/erp/orders: 3 days late"]
+
