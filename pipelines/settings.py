@@ -24,6 +24,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 
+class SettingsError(ValueError):
+    """A configuration file the project reads is unusable (the CLI says it in one line, exit 2)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KPI_", env_file=REPO_ROOT / ".env", extra="ignore", frozen=True
@@ -196,31 +200,37 @@ class Settings(BaseSettings):
     def export_dagster_home(self) -> Path:
         """Point Dagster at the project's instance (runs, event log, schedules) and configure it.
 
-        The instance limits the ``warehouse`` pool to one step at a time across runs, so two runs
-        (a nightly run and a backfill, say) never write the DuckDB file at once.
+        The project owns two settings of ``dagster.yaml``: ``concurrency.pools.default_limit: 1`` (the
+        ``warehouse`` pool runs one step at a time across runs, so two runs never write the DuckDB file
+        at once) and, unless the operator chose another storage, the batched SQLite event log. Every
+        other setting an operator writes there (run monitoring, retention, a PostgreSQL ``storage``,
+        telemetry) is kept; the file is rewritten only when one of the project's settings is missing.
         """
-        import json
         import os
+
+        import yaml
 
         home = self.dagster_home
         home.mkdir(parents=True, exist_ok=True)
         config = home / "dagster.yaml"
-        # Dagster's default SQLite storages and folders; the event log is the one that writes a batch of
-        # events (a range run's materializations, one per asset and day) in one transaction
-        # (pipelines/orchestration/event_log.py)
-        wanted = (
-            "# Written by pipelines/settings.py: the project's Dagster instance.\n"
-            "concurrency:\n  pools:\n    default_limit: 1\n"
-            "telemetry:\n  enabled: false\n"
-            "event_log_storage:\n"
-            "  module: pipelines.orchestration.event_log\n"
-            "  class: BatchedSqliteEventLogStorage\n"
-            f"  config:\n    base_dir: {json.dumps(str(home / 'history' / 'runs'))}\n"
-        )
-        if not config.exists() or config.read_text(encoding="utf-8") != wanted:
+        current: dict = {}
+        if config.exists():
+            try:
+                current = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as exc:
+                raise SettingsError(f"{config}: not valid YAML ({' '.join(str(exc).split())}); fix or delete it (the project "
+                                 "writes its own settings into it again)") from exc
+            if not isinstance(current, dict):
+                raise SettingsError(f"{config}: expected a mapping of Dagster instance settings, "
+                                 f"found {type(current).__name__}")
+        wanted = dagster_instance_config(current, home)
+        if wanted != current:
+            text = ("# The project's Dagster instance. pipelines/settings.py keeps concurrency.pools.default_limit\n"
+                    "# at 1 and, unless another storage is set, the batched SQLite event log; it keeps the rest.\n"
+                    + yaml.safe_dump(wanted, sort_keys=False))
             tmp = config.with_suffix(".tmp")
             try:
-                tmp.write_text(wanted, encoding="utf-8")
+                tmp.write_text(text, encoding="utf-8")
             except OSError as exc:  # a failed write names no file: say which
                 raise OSError(exc.errno, exc.strerror, str(tmp)) from exc
             os.replace(tmp, config)
@@ -242,6 +252,38 @@ class Settings(BaseSettings):
             "KPI_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "KPI_DUCKDB_THREADS": str(self.duckdb_threads),
         }
+
+
+#: The event log that stores a batch of Dagster events in one transaction (a range run's materializations,
+#: one per asset and day): pipelines/orchestration/event_log.py.
+BATCHED_EVENT_LOG = {"module": "pipelines.orchestration.event_log", "class": "BatchedSqliteEventLogStorage"}
+
+
+def dagster_instance_config(current: dict, home: Path) -> dict:
+    """``current`` (an instance's dagster.yaml) with the project's settings in it.
+
+    - ``concurrency.pools.default_limit`` is 1: the one-writer rule of the ``warehouse`` pool.
+    - ``telemetry.enabled`` is false unless set.
+    - The event log is the batched SQLite one under ``home`` unless the operator set another
+      ``event_log_storage`` or a whole ``storage`` (Dagster refuses both at once); our own entry
+      follows ``home`` when the data folder moves.
+    """
+    import copy
+
+    wanted = copy.deepcopy(current)
+    concurrency = wanted.setdefault("concurrency", {}) or {}
+    wanted["concurrency"] = concurrency
+    pools = concurrency.setdefault("pools", {}) or {}
+    concurrency["pools"] = pools
+    pools["default_limit"] = 1
+    if not isinstance(wanted.get("telemetry"), dict) or "enabled" not in wanted["telemetry"]:
+        wanted["telemetry"] = {**(wanted.get("telemetry") or {}), "enabled": False}
+    storage = wanted.get("event_log_storage")
+    ours = isinstance(storage, dict) and all(storage.get(k) == v for k, v in BATCHED_EVENT_LOG.items())
+    if ours or (storage is None and "storage" not in wanted):
+        wanted["event_log_storage"] = {**BATCHED_EVENT_LOG,
+                                       "config": {"base_dir": str(home / "history" / "runs")}}
+    return wanted
 
 
 @functools.cache

@@ -44,6 +44,7 @@ def free_space(path: Path) -> str:
 def describe(exc: BaseException, data_dir: Path | None = None) -> str | None:
     """One line for an error the user can act on, None for anything else (a bug)."""
     from pipelines.publish import PublishError
+    from pipelines.settings import SettingsError
     from quality.catalog import CatalogError
 
     if isinstance(exc, CatalogError):
@@ -55,7 +56,7 @@ def describe(exc: BaseException, data_dir: Path | None = None) -> str | None:
         first = errors[0] if errors else {}
         field = ".".join(str(p) for p in first.get("loc", ())) or "?"
         return f"configuration: KPI_{field.upper()}: {first.get('msg', exc)} (settings: pipelines/settings.py)"
-    if isinstance(exc, ValueError) and str(exc).startswith("KPI_"):
+    if isinstance(exc, SettingsError) or isinstance(exc, ValueError) and str(exc).startswith("KPI_"):
         return f"configuration: {exc}"
     text = str(exc)
     lowered = text.lower()
