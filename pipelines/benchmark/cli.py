@@ -14,7 +14,7 @@ from typing import Any
 
 from . import child
 from .report import markdown, ratios
-from .runs import Options, bench_fixed, bench_scale, env_for, python, say
+from .runs import PASSED_SETTINGS, Options, bench_fixed, bench_scale, env_for, python, say
 from .sampler import loadavg, mem_gb, run_measured
 
 DEFAULT_START = date(2024, 1, 1)
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         "end": args.end.isoformat(), "first_load_end": opts.first_load_end.isoformat(), "nights": args.nights,
         "late_runs": args.late_runs, "argv": argv,
         "host": {"cpus": os.cpu_count(), "mem_gb": mem_gb(), "load_start": loadavg()},
+        "settings": {name: os.environ[name] for name in PASSED_SETTINGS if name in os.environ},
     }
     if not args.no_prepare:
         say("preparing the dbt project (kpi prepare)")

@@ -163,7 +163,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['started_at']} · host {host['cpus']} CPUs, {host['mem_gb']} GB · load average "
         f"{host['load_start']} at start, {host.get('load_end', '–')} at end · demo history {report['start']} … "
         f"{report['end']}: first load up to {report['first_load_end']}, then {report['nights']} replayed "
-        f"night(s), each against the sources as of that night.", "",
+        f"night(s), each against the sources as of that night."
+        + "".join(f" {name}={value}." for name, value in report.get("settings", {}).items()), "",
         *goals_table(report), "",
         "## Per scale", "",
         "Wall time · CPU time (user + system, all processes) · peak resident memory of the process tree.", "",

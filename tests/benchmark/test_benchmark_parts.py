@@ -169,7 +169,9 @@ def test_a_fixed_start_up_longer_than_the_dbt_step_gives_no_data_dependent_ratio
 
 def test_markdown_has_the_goals_table_and_the_nights():
     report = _report([_scale(0.05, 100.0, [30.0, 50.0])])
+    report["settings"] = {"KPI_DUCKDB_MEMORY_LIMIT": "2500MB"}  # what the run was measured with
     text = markdown(report)
+    assert "each against the sources as of that night. KPI_DUCKDB_MEMORY_LIMIT=2500MB.\n" in text
     assert "## Goals (issue 14) at scale 0.05" in text
     assert "The goals are set for scale 10; this run's largest scale is 0.05." in text
     assert "| first load, full history | 100 s · 2.9 GB | ≤ 300 s · ≤ 4 GB | yes |" in text
@@ -213,3 +215,18 @@ def test_no_part_reads_files_next_to_its_own_source():
         parents = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "parent"
                    and isinstance(n.value, ast.Attribute) and n.value.attr == "parent"]
         assert not parents, path.name
+
+
+def test_the_children_get_the_engine_settings_and_nothing_else_of_ours(monkeypatch, tmp_path):
+    from datetime import date
+
+    from pipelines.benchmark.runs import env_for
+
+    monkeypatch.setenv("KPI_DUCKDB_MEMORY_LIMIT", "2500MB")
+    monkeypatch.setenv("KPI_DUCKDB_THREADS", "1")
+    monkeypatch.setenv("KPI_WAREHOUSE_PATH", "/somewhere/else.duckdb")  # would point a child elsewhere
+    monkeypatch.setenv("DAGSTER_HOME", "/somewhere/else")
+    env = env_for(tmp_path, date(2025, 1, 1), date(2025, 1, 31), 0.5)
+    assert env["KPI_DUCKDB_MEMORY_LIMIT"] == "2500MB" and env["KPI_DUCKDB_THREADS"] == "1"
+    assert "KPI_WAREHOUSE_PATH" not in env and "DAGSTER_HOME" not in env
+    assert env["KPI_DATA_DIR"] == str(tmp_path) and env["KPI_DEMO_SCALE"] == "0.5"
