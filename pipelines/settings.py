@@ -218,11 +218,11 @@ class Settings(BaseSettings):
             try:
                 current = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
             except yaml.YAMLError as exc:
-                raise SettingsError(f"{config}: not valid YAML ({' '.join(str(exc).split())}); fix or delete it (the project "
-                                 "writes its own settings into it again)") from exc
+                raise SettingsError(f"{config}: not valid YAML ({' '.join(str(exc).split())}); fix or delete "
+                                    "it (the project writes its own settings into it again)") from exc
             if not isinstance(current, dict):
                 raise SettingsError(f"{config}: expected a mapping of Dagster instance settings, "
-                                 f"found {type(current).__name__}")
+                                    f"found {type(current).__name__}")
         wanted = dagster_instance_config(current, home)
         if wanted != current:
             text = ("# The project's Dagster instance. pipelines/settings.py keeps concurrency.pools.default_limit\n"
@@ -268,16 +268,11 @@ def dagster_instance_config(current: dict, home: Path) -> dict:
       ``event_log_storage`` or a whole ``storage`` (Dagster refuses both at once); our own entry
       follows ``home`` when the data folder moves.
     """
-    import copy
-
-    wanted = copy.deepcopy(current)
-    concurrency = wanted.setdefault("concurrency", {}) or {}
-    wanted["concurrency"] = concurrency
-    pools = concurrency.setdefault("pools", {}) or {}
-    concurrency["pools"] = pools
-    pools["default_limit"] = 1
-    if not isinstance(wanted.get("telemetry"), dict) or "enabled" not in wanted["telemetry"]:
-        wanted["telemetry"] = {**(wanted.get("telemetry") or {}), "enabled": False}
+    wanted = dict(current)  # the branches changed below are new dicts: ``current`` stays as it was
+    concurrency = wanted.get("concurrency") or {}
+    wanted["concurrency"] = {**concurrency, "pools": {**(concurrency.get("pools") or {}), "default_limit": 1}}
+    telemetry = wanted.get("telemetry") if isinstance(wanted.get("telemetry"), dict) else {}
+    wanted["telemetry"] = {"enabled": False, **telemetry}
     storage = wanted.get("event_log_storage")
     ours = isinstance(storage, dict) and all(storage.get(k) == v for k, v in BATCHED_EVENT_LOG.items())
     if ours or (storage is None and "storage" not in wanted):

@@ -66,7 +66,6 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-#: Settings the benchmark passes on to its runs from its own environment (to measure with and without).
 #: Settings the children take from the benchmark's own environment (what the run is measured with; the
 #: report names those that were set): the selective build, DuckDB's memory limit and threads.
 PASSED_SETTINGS = ("KPI_DBT_SKIP_UNCHANGED", "KPI_DUCKDB_MEMORY_LIMIT", "KPI_DUCKDB_THREADS")
