@@ -200,11 +200,8 @@ class Settings(BaseSettings):
     def export_dagster_home(self) -> Path:
         """Point Dagster at the project's instance (runs, event log, schedules) and configure it.
 
-        The project owns two settings of ``dagster.yaml``: ``concurrency.pools.default_limit: 1`` (the
-        ``warehouse`` pool runs one step at a time across runs, so two runs never write the DuckDB file
-        at once) and, unless the operator chose another storage, the batched SQLite event log. Every
-        other setting an operator writes there (run monitoring, retention, a PostgreSQL ``storage``,
-        telemetry) is kept; the file is rewritten only when one of the project's settings is missing.
+        ``dagster.yaml`` gets the project's settings (``dagster_instance_config``); whatever else an
+        operator wrote there is kept, and the file is rewritten only when one of ours is missing.
         """
         import os
 
