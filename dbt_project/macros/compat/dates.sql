@@ -1,4 +1,4 @@
-{#- Calendar helpers whose SQL differs between engines (adapter.dispatch; DuckDB implemented). -#}
+{#- Calendar helpers whose SQL differs between engines (adapter.dispatch; DuckDB and Spark). -#}
 
 {#- One row per day, column `date_day`, from the date expression `start_date` to `end_date`
     (inclusive). Both expressions may reference the columns of `from_relation` (one row). -#}
@@ -30,6 +30,10 @@
     cast(isodow({{ date_expression }}) as integer)
 {%- endmacro %}
 
+{% macro spark__iso_day_of_week(date_expression) -%}
+    cast(weekday({{ date_expression }}) + 1 as integer)
+{%- endmacro %}
+
 {% macro default__iso_day_of_week(date_expression) -%}
     cast(extract(isodow from {{ date_expression }}) as integer)
 {%- endmacro %}
@@ -44,6 +48,10 @@
     cast(isoyear({{ date_expression }}) as integer)
 {%- endmacro %}
 
+{% macro spark__iso_year(date_expression) -%}
+    cast(extract(yearofweek from {{ date_expression }}) as integer)
+{%- endmacro %}
+
 {% macro default__iso_year(date_expression) -%}
     cast(extract(isoyear from {{ date_expression }}) as integer)
 {%- endmacro %}
@@ -53,6 +61,10 @@
 {%- endmacro %}
 
 {% macro duckdb__iso_week(date_expression) -%}
+    cast(weekofyear({{ date_expression }}) as integer)
+{%- endmacro %}
+
+{% macro spark__iso_week(date_expression) -%}
     cast(weekofyear({{ date_expression }}) as integer)
 {%- endmacro %}
 
@@ -68,6 +80,10 @@
 
 {% macro duckdb__seconds_between(start_ts, end_ts) -%}
     (epoch({{ end_ts }}) - epoch({{ start_ts }}))
+{%- endmacro %}
+
+{% macro spark__seconds_between(start_ts, end_ts) -%}
+    ((unix_micros({{ end_ts }}) - unix_micros({{ start_ts }})) / 1000000.0)
 {%- endmacro %}
 
 {% macro default__seconds_between(start_ts, end_ts) -%}

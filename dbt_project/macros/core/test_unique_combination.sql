@@ -6,10 +6,13 @@
               columns: [date_day, org_unit_id]
 -#}
 {% test unique_combination(model, columns) %}
+    {#- quoted for the engine (a column may be a keyword such as `table`) -#}
+    {%- set quoted = [] -%}
+    {%- for column in columns -%}{%- do quoted.append(adapter.quote(column)) -%}{%- endfor %}
     select
-        {{ columns | join(', ') }},
+        {{ quoted | join(', ') }},
         count(*) as n_rows
     from {{ model }}
-    group by {{ columns | join(', ') }}
+    group by {{ quoted | join(', ') }}
     having count(*) > 1
 {% endtest %}

@@ -48,7 +48,24 @@
 {%- endmacro %}
 
 {% macro duckdb__kpi_string_list(values) -%}
-    cast([{% for v in values %}'{{ v | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %}] as varchar[])
+    cast([{% for v in values %}'{{ v | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %}] as {{ kpi_string_list_type() }})
+{%- endmacro %}
+
+{% macro spark__kpi_string_list(values) -%}
+    cast(array({% for v in values %}'{{ v | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %}) as {{ kpi_string_list_type() }})
+{%- endmacro %}
+
+{#- The SQL type of kpi_string_list's values. -#}
+{% macro kpi_string_list_type() -%}
+    {{ return(adapter.dispatch('kpi_string_list_type', 'kpi_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__kpi_string_list_type() -%}
+    {{ dbt.type_string() }}[]
+{%- endmacro %}
+
+{% macro spark__kpi_string_list_type() -%}
+    array<string>
 {%- endmacro %}
 
 
@@ -66,4 +83,19 @@
         {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- SQL the catalog compiler wrote (derived formulas): identifiers in ANSI double quotes, literals in
+    single quotes. Engines that quote identifiers otherwise get them re-quoted. -#}
+{% macro kpi_catalog_sql(text) -%}
+    {{ return(adapter.dispatch('kpi_catalog_sql', 'kpi_warehouse')(text)) }}
+{%- endmacro %}
+
+{% macro default__kpi_catalog_sql(text) -%}
+    {{ return(text) }}
+{%- endmacro %}
+
+{% macro spark__kpi_catalog_sql(text) -%}
+    {{ return(modules.re.sub('"([^"`]+)"', '`\\1`', text)) }}
 {%- endmacro %}

@@ -1,6 +1,6 @@
 {#-
     Date arithmetic and aggregates that differ between engines. Only these macros hold
-    DuckDB-specific syntax (adapter.dispatch: duckdb__* here, default__* in ANSI-ish SQL).
+    engine-specific syntax (adapter.dispatch: duckdb__* and spark__* here, default__* in ANSI-ish SQL).
 -#}
 
 {#- The last day (inclusive) of the period of `grain_sql` ('day'..'year') starting on `start_sql`. -#}
@@ -42,6 +42,10 @@
     cast({{ date_sql }} + to_days(cast({{ n }} as integer)) as date)
 {%- endmacro %}
 
+{% macro spark__kpi_add_days(date_sql, n) -%}
+    date_add(cast({{ date_sql }} as date), cast({{ n }} as integer))
+{%- endmacro %}
+
 {% macro kpi_add_years(date_sql, n) -%}
     {{ return(adapter.dispatch('kpi_add_years', 'kpi_warehouse')(date_sql, n)) }}
 {%- endmacro %}
@@ -52,6 +56,12 @@
 
 {% macro duckdb__kpi_add_years(date_sql, n) -%}
     cast({{ date_sql }} + to_years(cast({{ n }} as integer)) as date)
+{%- endmacro %}
+
+
+{% macro spark__kpi_add_years(date_sql, n) -%}
+    {#- like DuckDB's to_years: 29 February plus a year is 28 February -#}
+    add_months(cast({{ date_sql }} as date), 12 * cast({{ n }} as integer))
 {%- endmacro %}
 
 
@@ -66,6 +76,11 @@
 
 {% macro duckdb__kpi_days_between(start_sql, end_sql) -%}
     date_diff('day', {{ start_sql }}, {{ end_sql }})
+{%- endmacro %}
+
+
+{% macro spark__kpi_days_between(start_sql, end_sql) -%}
+    datediff(cast({{ end_sql }} as date), cast({{ start_sql }} as date))
 {%- endmacro %}
 
 

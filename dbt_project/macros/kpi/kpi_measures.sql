@@ -30,15 +30,15 @@
     {%- set catalog = kpi_compiled_catalog() -%}
     {%- set passes = catalog['passes'] | selectattr('additive') | list -%}
     {%- if passes | length == 0 -%}
-        select cast(null as varchar) as measure_model, cast(null as varchar) as kpi_id,
-               cast(null as integer) as kpi_version, cast(null as varchar) as part,
-               cast(null as boolean) as is_semi_additive, cast(null as varchar) as org_unit_id,
-               cast(null as date) as date_day, cast(null as varchar) as dimension,
-               cast(null as varchar) as dimension_value, cast(null as double) as value
+        select cast(null as {{ dbt.type_string() }}) as measure_model, cast(null as {{ dbt.type_string() }}) as kpi_id,
+               cast(null as integer) as kpi_version, cast(null as {{ dbt.type_string() }}) as part,
+               cast(null as boolean) as is_semi_additive, cast(null as {{ dbt.type_string() }}) as org_unit_id,
+               cast(null as date) as date_day, cast(null as {{ dbt.type_string() }}) as dimension,
+               cast(null as {{ dbt.type_string() }}) as dimension_value, cast(null as double) as value
         where 1 = 0
     {%- endif -%}
     {%- for pass in passes %}
-    {%- set org = 'cast(f.' ~ pass['org_column'] ~ ' as varchar)' %}
+    {%- set org = 'cast(f.' ~ pass['org_column'] ~ ' as ' ~ dbt.type_string() ~ ')' %}
     {%- set day = 'cast(f.' ~ pass['time_column'] ~ ' as date)' %}
     {%- set dims = pass.get('dimensions', []) %}
     {%- if not loop.first %}
@@ -72,12 +72,12 @@
             end as dimension,
             case
                 {%- for d in dims %}
-                when grouping(f.{{ d }}) = 0 then coalesce(cast(f.{{ d }} as varchar), '(missing)')
+                when grouping(f.{{ d }}) = 0 then coalesce(cast(f.{{ d }} as {{ dbt.type_string() }}), '(missing)')
                 {%- endfor %}
             end as dimension_value,
             {%- else %}
-            cast(null as varchar) as dimension,
-            cast(null as varchar) as dimension_value,
+            cast(null as {{ dbt.type_string() }}) as dimension,
+            cast(null as {{ dbt.type_string() }}) as dimension_value,
             {%- endif %}
             {%- for p in pass['additive'] %}
             {{ kpi_part_aggregate(p) }} as {{ p['col'] }}{% if not loop.last %},{% endif %}
@@ -141,9 +141,9 @@
     {%- set catalog = kpi_compiled_catalog() -%}
     {%- set passes = catalog['passes'] | selectattr('nonadditive') | list -%}
     {%- if passes | length == 0 -%}
-        select cast(null as varchar) as measure_model, cast(null as varchar) as kpi_id,
-               cast(null as integer) as kpi_version, cast(null as varchar) as org_unit_id,
-               cast(null as varchar) as grain, cast(null as date) as period_start, cast(null as double) as value
+        select cast(null as {{ dbt.type_string() }}) as measure_model, cast(null as {{ dbt.type_string() }}) as kpi_id,
+               cast(null as integer) as kpi_version, cast(null as {{ dbt.type_string() }}) as org_unit_id,
+               cast(null as {{ dbt.type_string() }}) as grain, cast(null as date) as period_start, cast(null as double) as value
         where 1 = 0
     {%- endif -%}
     {%- set ns = namespace(first=true) -%}
@@ -174,7 +174,7 @@
         from {{ ref(pass['model']) }} as f
         inner join {{ closure_relation }} as c
             on c.date_day = cast(f.{{ pass['time_column'] }} as date)
-            and c.descendant_id = cast(f.{{ pass['org_column'] }} as varchar)
+            and c.descendant_id = cast(f.{{ pass['org_column'] }} as {{ dbt.type_string() }})
         inner join {{ date_relation }} as d
             on d.date_day = cast(f.{{ pass['time_column'] }} as date)
         cross join {{ as_of_relation }} as a

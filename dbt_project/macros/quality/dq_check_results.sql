@@ -26,21 +26,21 @@
 
 {% macro dq_check_results_columns() -%}
     {{ return([
-        ('run_id', 'varchar'),
+        ('run_id', 'string'),
         ('checked_at', 'timestamp'),
-        ('layer', 'varchar'),
-        ('asset', 'varchar'),
-        ('check_name', 'varchar'),
-        ('status', 'varchar'),
+        ('layer', 'string'),
+        ('asset', 'string'),
+        ('check_name', 'string'),
+        ('status', 'string'),
         ('blocking', 'boolean'),
-        ('severity', 'varchar'),
-        ('message', 'varchar'),
+        ('severity', 'string'),
+        ('message', 'string'),
         ('failing_rows', 'bigint'),
-        ('tags', 'varchar'),
-        ('resource_type', 'varchar'),
-        ('unique_id', 'varchar'),
-        ('dagster_run_id', 'varchar'),
-        ('dbt_command', 'varchar'),
+        ('tags', 'string'),
+        ('resource_type', 'string'),
+        ('unique_id', 'string'),
+        ('dagster_run_id', 'string'),
+        ('dbt_command', 'string'),
         ('execution_seconds', 'double'),
     ]) }}
 {%- endmacro %}
@@ -57,9 +57,51 @@
 {%- endmacro %}
 
 
+{#- The hook's table, created if it does not exist yet; a table created by an older version of the
+    column list gains the new columns. -#}
+{% macro dq_create_check_results_table(relation, columns) -%}
+    {{ return(adapter.dispatch('dq_create_check_results_table', 'kpi_warehouse')(relation, columns)) }}
+{%- endmacro %}
+
+{% macro duckdb__dq_create_check_results_table(relation, columns) -%}
+    {%- call statement('dq_check_results_table', auto_begin=False) -%}
+        create schema if not exists {{ relation.without_identifier() }};
+        create table if not exists {{ relation }} (
+            {%- for name, type in columns %}
+            {{ name }} {{ type }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        );
+        {%- for name, type in columns %}
+        alter table {{ relation }} add column if not exists {{ name }} {{ type }};
+        {%- endfor %}
+    {%- endcall -%}
+{%- endmacro %}
+
+{% macro spark__dq_create_check_results_table(relation, columns) -%}
+    {#- one statement per call; Parquet, like every table of the Spark target -#}
+    {%- do run_query('create schema if not exists ' ~ relation.schema) -%}
+    {%- set ddl -%}
+        create table if not exists {{ relation }} (
+            {%- for name, type in columns %}
+            {{ name }} {{ type }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        ) using parquet
+    {%- endset -%}
+    {%- do run_query(ddl) -%}
+    {%- set existing = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
+    {%- set missing = [] -%}
+    {%- for name, type in columns if name | lower not in existing -%}
+        {%- do missing.append(name ~ ' ' ~ type) -%}
+    {%- endfor -%}
+    {%- if missing -%}
+        {%- do run_query('alter table ' ~ relation ~ ' add columns (' ~ missing | join(', ') ~ ')') -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
 {% macro dq_sql_string(value, max_length=2000) -%}
     {%- if value is none -%}
-        cast(null as varchar)
+        cast(null as {{ dbt.type_string() }})
     {%- else -%}
         {%- set text = value | string -%}
         {%- if text | length > max_length -%}{%- set text = text[:max_length - 1] ~ '…' -%}{%- endif -%}
@@ -125,18 +167,7 @@
         '{{ run_id }}', cast('{{ checked_at }}' as timestamp)
     {%- endset -%}
 
-    {%- call statement('dq_check_results_table', auto_begin=False) -%}
-        create schema if not exists {{ relation.without_identifier() }};
-        create table if not exists {{ relation }} (
-            {%- for name, type in columns %}
-            {{ name }} {{ type }}{% if not loop.last %},{% endif %}
-            {%- endfor %}
-        );
-        {#- a table created by an older version of this list gains the new columns -#}
-        {%- for name, type in columns %}
-        alter table {{ relation }} add column if not exists {{ name }} {{ type }};
-        {%- endfor %}
-    {%- endcall -%}
+    {%- do dq_create_check_results_table(relation, columns) -%}
 
     {%- set rows = [] -%}
     {%- set built = [] -%}
@@ -189,9 +220,8 @@
                     {{ adapter.quote('table') }} as table_name,
                     count(*) as partitions,
                     count(case when status = 'rejected' then 1 end) as rejected,
-                    string_agg(case when status = 'rejected'
-                                    then coalesce(cast(partition_date as varchar), 'unknown') || ': ' || coalesce(message, '') end,
-                               '; ' order by partition_date) as rejected_messages,
+                    {{ ordered_string_agg("case when status = 'rejected' then coalesce(cast(partition_date as " ~ dbt.type_string()
+                                          ~ "), 'unknown') || ': ' || coalesce(message, '') end", "'; '", 'partition_date') }} as rejected_messages,
                     count(case when rows_read <> coalesce(rows_loaded, 0) + coalesce(rows_quarantined, 0) then 1 end) as unbalanced,
                     coalesce(sum(rows_read), 0) as rows_read,
                     coalesce(sum(rows_loaded), 0) as rows_loaded,
@@ -204,18 +234,18 @@
                 select source, table_name, 'batches_accepted' as check_name,
                        case when rejected > 0 then 'failed' else 'passed' end as status,
                        false as blocking, 'warn' as severity,
-                       case when rejected > 0 then left(cast(rejected as varchar) || ' of ' || cast(partitions as varchar)
+                       case when rejected > 0 then left(cast(rejected as {{ dbt.type_string() }}) || ' of ' || cast(partitions as {{ dbt.type_string() }})
                             || ' partition(s) rejected: ' || rejected_messages, 2000)
-                            else cast(partitions as varchar) || ' partition(s), none rejected' end as message,
+                            else cast(partitions as {{ dbt.type_string() }}) || ' partition(s), none rejected' end as message,
                        rejected as failing_rows
                 from per_table
                 union all
                 select source, table_name, 'reconciliation',
                        case when unbalanced > 0 then 'failed' else 'passed' end,
                        true, 'error',
-                       'rows read ' || cast(rows_read as varchar) || ' = loaded ' || cast(rows_loaded as varchar)
-                       || ' + quarantined ' || cast(rows_quarantined as varchar)
-                       || case when unbalanced > 0 then '; ' || cast(unbalanced as varchar) || ' partition(s) do not add up'
+                       'rows read ' || cast(rows_read as {{ dbt.type_string() }}) || ' = loaded ' || cast(rows_loaded as {{ dbt.type_string() }})
+                       || ' + quarantined ' || cast(rows_quarantined as {{ dbt.type_string() }})
+                       || case when unbalanced > 0 then '; ' || cast(unbalanced as {{ dbt.type_string() }}) || ' partition(s) do not add up'
                                else '' end,
                        unbalanced
                 from per_table
@@ -223,8 +253,8 @@
                 select source, table_name, 'quarantine',
                        case when rows_quarantined > 0 then 'warn' else 'passed' end,
                        false, 'warn',
-                       cast(rows_quarantined as varchar) || ' row(s) quarantined in '
-                       || cast(quarantine_partitions as varchar) || ' partition(s)',
+                       cast(rows_quarantined as {{ dbt.type_string() }}) || ' row(s) quarantined in '
+                       || cast(quarantine_partitions as {{ dbt.type_string() }}) || ' partition(s)',
                        rows_quarantined
                 from per_table
             )
@@ -257,10 +287,10 @@
                        case
                            when latest is null then 'the run is for {{ run_date }} but the facts have no business date at all'
                            when latest < cast('{{ run_date }}' as date) - 1 then 'the run is for {{ run_date }} but the latest '
-                               || 'business date in the facts is ' || cast(latest as varchar) || ' ('
-                               || cast(cast('{{ run_date }}' as date) - latest as varchar)
+                               || 'business date in the facts is ' || cast(latest as {{ dbt.type_string() }}) || ' ('
+                               || cast(cast('{{ run_date }}' as date) - latest as {{ dbt.type_string() }})
                                || ' days earlier): the sources have delivered nothing since'
-                           else 'the facts reach ' || cast(latest as varchar) || ' (run date {{ run_date }})'
+                           else 'the facts reach ' || cast(latest as {{ dbt.type_string() }}) || ' (run date {{ run_date }})'
                        end,
                        null, 'source', 'dq_freshness', null, {{ dq_sql_string(dagster_run_id) }}, '{{ flags.WHICH }}', null
                 {# events only where there are any: a semi-additive state (headcount from open assignments)

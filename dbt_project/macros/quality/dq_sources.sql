@@ -126,8 +126,8 @@
             'max_age_days': none if t['role'] == 'plan' else dq_daily_max_age_days(),
         }) -%}
     {%- endfor -%}
-    {{ kpi_rows(rows, [('source', 'varchar'), ('table_name', 'varchar'), ('role', 'varchar'),
-                       ('partition_kind', 'varchar'), ('max_age_days', 'integer')]) }}
+    {{ kpi_rows(rows, [('source', 'string'), ('table_name', 'string'), ('role', 'string'),
+                       ('partition_kind', 'string'), ('max_age_days', 'integer')]) }}
 {%- endmacro %}
 
 
@@ -154,6 +154,21 @@
 {%- endmacro %}
 
 
+{% macro spark__dq_text_to_local_date(text, kind) -%}
+    {#- Spark reads an ISO 8601 offset (or Z) as that instant, and naive text in the session time zone
+        (UTC, profiles.yml): both are UTC instants, shown in the company timezone. -#}
+    {%- if kind == 'date' -%}
+        try_cast({{ text }} as date)
+    {%- elif kind == 'local' -%}
+        cast(try_cast({{ text }} as timestamp) as date)
+    {%- elif kind == 'utc' -%}
+        cast(from_utc_timestamp(try_cast({{ text }} as timestamp), {{ company_timezone_literal() }}) as date)
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("dq_text_to_local_date: unknown kind " ~ kind) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
 {#- A field of a quarantined row's `_raw` (JSON object of source values as text). -#}
 {% macro dq_raw_field(field) -%}
     {{ return(adapter.dispatch('dq_raw_field', 'kpi_warehouse')(field)) }}
@@ -161,4 +176,8 @@
 
 {% macro duckdb__dq_raw_field(field) -%}
     json_extract_string(try_cast(_raw as json), '$.{{ field }}')
+{%- endmacro %}
+
+{% macro spark__dq_raw_field(field) -%}
+    get_json_object(_raw, '$.{{ field }}')
 {%- endmacro %}

@@ -18,7 +18,7 @@
 {{ config(tags=['kpi', 'quality']) }}
 
 with critical_feeds as (
-    {{ kpi_rows(rows, [('kpi_id', 'varchar'), ('source', 'varchar'), ('table_name', 'varchar')]) }}
+    {{ kpi_rows(rows, [('kpi_id', 'string'), ('source', 'string'), ('table_name', 'string')]) }}
 ),
 
 freshness as (

@@ -42,7 +42,7 @@ fact_years as (
     {%- for item in parts %}
     {%- set pass, p = item['pass'], item['part'] %}
     select
-        cast(cast(extract(year from f.{{ pass['time_column'] }}) as varchar) || '-01-01' as date) as period_start,
+        cast(cast(extract(year from f.{{ pass['time_column'] }}) as {{ dbt.type_string() }}) || '-01-01' as date) as period_start,
         {{ p['version'] }} as kpi_version,
         cast({{ kpi_part_aggregate(p) }} as double) as total
     from {{ fact_relation }} as f

@@ -39,7 +39,7 @@ pivot_{{ level }} as (
         grain,
         period_start
         {%- for r in refs %},
-        max(case when kpi_id = '{{ r }}' then actual_value end) as "{{ r }}"
+        max(case when kpi_id = '{{ r }}' then actual_value end) as {{ adapter.quote(r) }}
         {%- endfor %}
     from (
         {%- for prior in range(0, level) %}
@@ -63,19 +63,19 @@ level_{{ level }} as (
         cast(case
             when spine.data_status = 'no_data' then null
             {%- for v in at_level %}
-            when spine.kpi_id = '{{ v['kpi_id'] }}' and spine.kpi_version = {{ v['version'] }} then {{ v['derived_sql'] }}
+            when spine.kpi_id = '{{ v['kpi_id'] }}' and spine.kpi_version = {{ v['version'] }} then {{ kpi_catalog_sql(v['derived_sql']) }}
             {%- endfor %}
         end as double) as actual_value,
         cast(case
             when spine.data_status = 'no_data' then null
             {%- for v in at_level if v['derived_numerator_sql'] %}
-            when spine.kpi_id = '{{ v['kpi_id'] }}' and spine.kpi_version = {{ v['version'] }} then {{ v['derived_numerator_sql'] }}
+            when spine.kpi_id = '{{ v['kpi_id'] }}' and spine.kpi_version = {{ v['version'] }} then {{ kpi_catalog_sql(v['derived_numerator_sql']) }}
             {%- endfor %}
         end as double) as numerator,
         cast(case
             when spine.data_status = 'no_data' then null
             {%- for v in at_level if v['derived_denominator_sql'] %}
-            when spine.kpi_id = '{{ v['kpi_id'] }}' and spine.kpi_version = {{ v['version'] }} then {{ v['derived_denominator_sql'] }}
+            when spine.kpi_id = '{{ v['kpi_id'] }}' and spine.kpi_version = {{ v['version'] }} then {{ kpi_catalog_sql(v['derived_denominator_sql']) }}
             {%- endfor %}
         end as double) as denominator,
         spine.is_complete,

@@ -96,21 +96,22 @@ per_value as (
         per_table.grain,
         per_table.period_start,
         min(per_table.first_day) as first_unverified_day,
-        string_agg(per_table.source || '.' || per_table.table_name, ', '
-                   order by per_table.source, per_table.table_name) as unverified_tables,
-        string_agg(
+        {{ ordered_string_agg("per_table.source || '.' || per_table.table_name", "', '",
+                              'per_table.source, per_table.table_name') }} as unverified_tables,
+        {% set unverified_reason %}
             per_table.source || '.' || per_table.table_name || ': '
             || trim(both ', ' from
                 case when per_table.quarantined_rows > 0
-                    then cast(per_table.quarantined_rows as varchar) || ' quarantined row(s), ' else '' end
+                    then cast(per_table.quarantined_rows as {{ dbt.type_string() }}) || ' quarantined row(s), ' else '' end
                 || case when per_table.rejected_partitions > 0
-                    then cast(per_table.rejected_partitions as varchar) || ' rejected partition(s), ' else '' end
+                    then cast(per_table.rejected_partitions as {{ dbt.type_string() }}) || ' rejected partition(s), ' else '' end
                 || case when per_table.stale > 0 then 'stale, ' else '' end
                 || case when per_table.missing_days > 0
-                    then 'no rows delivered on ' || cast(per_table.missing_days as varchar) || ' day(s), ' else '' end
+                    then 'no rows delivered on ' || cast(per_table.missing_days as {{ dbt.type_string() }}) || ' day(s), ' else '' end
                 || case when per_table.low_days > 0 then 'far fewer rows than usual, ' else '' end)
-            || ' from ' || cast(per_table.first_day as varchar),
-            '; ' order by per_table.source, per_table.table_name) as unverified_reason
+            || ' from ' || cast(per_table.first_day as {{ dbt.type_string() }})
+        {%- endset %}
+        {{ ordered_string_agg(unverified_reason, "'; '", 'per_table.source, per_table.table_name') }} as unverified_reason
     from per_table
     group by per_table.kpi_id, per_table.org_unit_id, per_table.grain, per_table.period_start
 ),
@@ -204,7 +205,7 @@ pivot_{{ end }}_{{ level }} as (
         grain,
         period_start
         {%- for r in refs %},
-        max(case when kpi_id = '{{ r }}' then raw_{{ end }} end) as "{{ r }}"
+        max(case when kpi_id = '{{ r }}' then raw_{{ end }} end) as {{ adapter.quote(r) }}
         {%- endfor %}
     from interval_{{ level - 1 }}
     group by org_unit_id, grain, period_start
@@ -222,7 +223,7 @@ interval_{{ level }} as (
             when i.first_unverified_day is null then i.raw_{{ end }}
             {%- for v in at_level if v['derived_' ~ end ~ '_sql'] %}
             when i.kpi_id = '{{ v['kpi_id'] }}' and i.kpi_version = {{ v['version'] }} and i.actual_value is not null
-                then {{ v['derived_' ~ end ~ '_sql'] }}
+                then {{ kpi_catalog_sql(v['derived_' ~ end ~ '_sql']) }}
             {%- endfor %}
             else i.raw_{{ end }}
         end as raw_{{ end }}{% if not loop.last %},{% endif %}

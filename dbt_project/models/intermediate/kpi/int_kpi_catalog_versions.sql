@@ -1,24 +1,25 @@
 {#- Every KPI version of the compiled catalog, one row each, every field (lists as list values). -#}
 {%- set catalog = kpi_compiled_catalog() -%}
 {%- set columns = [
-    ('kpi_id', 'varchar'), ('version', 'integer'), ('valid_from', 'date'), ('valid_to', 'date'),
-    ('is_current', 'boolean'), ('reason', 'varchar'), ('name', 'varchar'), ('name_zh', 'varchar'),
-    ('description', 'varchar'), ('objective_id', 'varchar'), ('owner_org_unit_id', 'varchar'),
-    ('owner_employee_id', 'varchar'), ('unit', 'varchar'), ('direction', 'varchar'),
-    ('measure_type', 'varchar'), ('measure_model', 'varchar'), ('measure_expression', 'varchar'),
-    ('measure_filter', 'varchar'), ('time_column', 'varchar'), ('org_column', 'varchar'),
-    ('numerator', 'varchar'), ('denominator', 'varchar'), ('percentile', 'double'),
-    ('formula', 'varchar'), ('scale', 'double'), ('is_additive', 'boolean'),
+    ('kpi_id', 'string'), ('version', 'integer'), ('valid_from', 'date'), ('valid_to', 'date'),
+    ('is_current', 'boolean'), ('reason', 'string'), ('name', 'string'), ('name_zh', 'string'),
+    ('description', 'string'), ('objective_id', 'string'), ('owner_org_unit_id', 'string'),
+    ('owner_employee_id', 'string'), ('unit', 'string'), ('direction', 'string'),
+    ('measure_type', 'string'), ('measure_model', 'string'), ('measure_expression', 'string'),
+    ('measure_filter', 'string'), ('time_column', 'string'), ('org_column', 'string'),
+    ('numerator', 'string'), ('denominator', 'string'), ('percentile', 'double'),
+    ('formula', 'string'), ('scale', 'double'), ('is_additive', 'boolean'),
     ('scope_max_depth', 'integer'), ('amber_threshold', 'double'), ('score_cap', 'double'),
-    ('target_rule', 'varchar'), ('target_rule_value', 'double'), ('target_low', 'double'),
-    ('target_high', 'double'), ('catalog_file', 'varchar'), ('definition_hash', 'varchar'),
-    ('derived_level', 'integer'), ('value_min', 'double'), ('value_max', 'double'), ('range_source', 'varchar'),
+    ('target_rule', 'string'), ('target_rule_value', 'double'), ('target_low', 'double'),
+    ('target_high', 'double'), ('catalog_file', 'string'), ('definition_hash', 'string'),
+    ('derived_level', 'integer'), ('value_min', 'double'), ('value_max', 'double'), ('range_source', 'string'),
 ] -%}
 
 with catalog_versions as (
     {%- if catalog['versions'] | length == 0 %}
-    {{ kpi_rows([], columns + [('grains', 'varchar[]'), ('scope', 'varchar[]'), ('target_org_units', 'varchar[]'),
-                               ('target_unit_types', 'varchar[]'),
+    {%- set list_type = kpi_string_list_type() %}
+    {{ kpi_rows([], columns + [('grains', list_type), ('scope', list_type), ('target_org_units', list_type),
+                               ('target_unit_types', list_type),
                                ('target_month', 'double'), ('target_quarter', 'double'), ('target_year', 'double')]) }}
     {%- endif %}
     {%- for v in catalog['versions'] %}

@@ -51,14 +51,14 @@
         {%- endfor -%}
     {%- endif -%}
 {%- endfor -%}
-{%- set row_columns = [('kpi_id', 'varchar'), ('kpi_version', 'integer'), ('measure_model', 'varchar'),
-                       ('time_column', 'varchar')] -%}
+{%- set row_columns = [('kpi_id', 'string'), ('kpi_version', 'integer'), ('measure_model', 'string'),
+                       ('time_column', 'string')] -%}
 
 with
 
 fact_starts as (
     {%- if models | length == 0 %}
-    select cast(null as varchar) as measure_model, cast(null as varchar) as time_column,
+    select cast(null as {{ dbt.type_string() }}) as measure_model, cast(null as {{ dbt.type_string() }}) as time_column,
            cast(null as date) as first_fact_date
     where 1 = 0
     {%- endif %}
@@ -73,7 +73,7 @@ fact_starts as (
 ),
 
 model_tables as (
-    {{ kpi_rows(model_tables, [('measure_model', 'varchar'), ('source', 'varchar'), ('table_name', 'varchar')]) }}
+    {{ kpi_rows(model_tables, [('measure_model', 'string'), ('source', 'string'), ('table_name', 'string')]) }}
 ),
 
 load_log as (
@@ -131,7 +131,7 @@ derived_starts as (
         derived_inputs.kpi_id,
         derived_inputs.kpi_version,
         case when count(*) = count(model_starts.data_start) then max(model_starts.data_start) end as data_start,
-        cast(null as varchar) as start_model
+        cast(null as {{ dbt.type_string() }}) as start_model
     from derived_inputs
     left join model_starts
         on model_starts.measure_model = derived_inputs.measure_model

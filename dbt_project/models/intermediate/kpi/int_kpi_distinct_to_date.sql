@@ -31,8 +31,8 @@ closure as (
 
 final as (
     {%- if passes | length == 0 %}
-    select cast(null as varchar) as kpi_id, cast(null as integer) as kpi_version, cast(null as varchar) as org_unit_id,
-           cast(null as varchar) as grain, cast(null as date) as period_start, cast(null as double) as ly_to_date
+    select cast(null as {{ dbt.type_string() }}) as kpi_id, cast(null as integer) as kpi_version, cast(null as {{ dbt.type_string() }}) as org_unit_id,
+           cast(null as {{ dbt.type_string() }}) as grain, cast(null as date) as period_start, cast(null as double) as ly_to_date
     where 1 = 0
     {%- endif %}
     {%- for item in passes %}
@@ -53,7 +53,7 @@ final as (
         on cast(f.{{ p['time_column'] }} as date) between windows.window_start and windows.window_end
     inner join closure
         on closure.date_day = cast(f.{{ p['time_column'] }} as date)
-        and closure.descendant_id = cast(f.{{ p['org_column'] }} as varchar)
+        and closure.descendant_id = cast(f.{{ p['org_column'] }} as {{ dbt.type_string() }})
     group by closure.ancestor_id, windows.grain, windows.period_start
     {%- endfor %}
     {%- endfor %}

@@ -25,15 +25,15 @@ versions as (
 
 loaded as (
     select
-        cast(plan_version as varchar) as plan_version,
-        cast(kpi_id as varchar) as kpi_id,
-        cast(org_unit_id as varchar) as org_unit_id,
-        trim(cast(period as varchar)) as period_label,
+        cast(plan_version as {{ dbt.type_string() }}) as plan_version,
+        cast(kpi_id as {{ dbt.type_string() }}) as kpi_id,
+        cast(org_unit_id as {{ dbt.type_string() }}) as org_unit_id,
+        trim(cast(period as {{ dbt.type_string() }})) as period_label,
         cast(target_value as double) as target_value,
         cast(target_low as double) as target_low,
         cast(target_high as double) as target_high,
         _row_number + 1 as sheet_row,  -- the header is the sheet's first row
-        cast(null as varchar) as rejection
+        cast(null as {{ dbt.type_string() }}) as rejection
     from targets
 ),
 
@@ -74,13 +74,13 @@ checked as (
             when parsed.rejection is not null then parsed.rejection
             when versions.value_min is not null and (parsed.target_value < versions.value_min
                     or parsed.target_low < versions.value_min or parsed.target_high < versions.value_min)
-                then 'target ' || cast(coalesce(parsed.target_value, parsed.target_low) as varchar)
-                    || ' is below the lowest value ' || parsed.kpi_id || ' can take (' || cast(versions.value_min as varchar)
+                then 'target ' || cast(coalesce(parsed.target_value, parsed.target_low) as {{ dbt.type_string() }})
+                    || ' is below the lowest value ' || parsed.kpi_id || ' can take (' || cast(versions.value_min as {{ dbt.type_string() }})
                     || ', ' || coalesce(versions.range_source, 'range') || ') (rule: possible)'
             when versions.value_max is not null and (parsed.target_value > versions.value_max
                     or parsed.target_low > versions.value_max or parsed.target_high > versions.value_max)
-                then 'target ' || cast(coalesce(parsed.target_value, parsed.target_high) as varchar)
-                    || ' is above the highest value ' || parsed.kpi_id || ' can take (' || cast(versions.value_max as varchar)
+                then 'target ' || cast(coalesce(parsed.target_value, parsed.target_high) as {{ dbt.type_string() }})
+                    || ' is above the highest value ' || parsed.kpi_id || ' can take (' || cast(versions.value_max as {{ dbt.type_string() }})
                     || ', ' || coalesce(versions.range_source, 'range') || ') (rule: possible)'
         end as rejection_reason
     from parsed

@@ -6,7 +6,7 @@ with plan_info as (
 
 final as (
     select
-        cast(plan_version as varchar) as plan_version,
+        cast(plan_version as {{ dbt.type_string() }}) as plan_version,
         cast(fiscal_year as integer) as fiscal_year,
         cast(valid_from as date) as valid_from,
         lead(cast(valid_from as date)) over (

@@ -74,8 +74,8 @@ as_of as (
 ),
 
 part_tables as (
-    {{ kpi_rows(part_tables, [('kpi_id', 'varchar'), ('kpi_version', 'integer'), ('part', 'varchar'),
-                              ('bound_kind', 'varchar'), ('source', 'varchar'), ('table_name', 'varchar')]) }}
+    {{ kpi_rows(part_tables, [('kpi_id', 'string'), ('kpi_version', 'integer'), ('part', 'string'),
+                              ('bound_kind', 'string'), ('source', 'string'), ('table_name', 'string')]) }}
 ),
 
 final as (

@@ -79,11 +79,11 @@ dates as (
 ),
 
 catalog_anchor_ids as (
-    {{ kpi_rows(anchor_rows, [('kpi_id', 'varchar'), ('kpi_version', 'integer'), ('org_unit_id', 'varchar')]) }}
+    {{ kpi_rows(anchor_rows, [('kpi_id', 'string'), ('kpi_version', 'integer'), ('org_unit_id', 'string')]) }}
 ),
 
 catalog_anchor_types as (
-    {{ kpi_rows(anchor_type_rows, [('kpi_id', 'varchar'), ('kpi_version', 'integer'), ('unit_type', 'varchar')]) }}
+    {{ kpi_rows(anchor_type_rows, [('kpi_id', 'string'), ('kpi_version', 'integer'), ('unit_type', 'string')]) }}
 ),
 
 org_unit_types as (
@@ -154,9 +154,9 @@ last_year as (
         case
             when actuals.kpi_id is null then 'has no value'
             when actuals.data_status = 'no_data' then 'has no data (its inputs start '
-                || coalesce(cast(actuals.data_start as varchar), 'nowhere') || ')'
+                || coalesce(cast(actuals.data_start as {{ dbt.type_string() }}), 'nowhere') || ')'
             when actuals.data_status = 'partial' then 'is incomplete (its inputs start '
-                || cast(actuals.data_start as varchar) || ')'
+                || cast(actuals.data_start as {{ dbt.type_string() }}) || ')'
             when not actuals.is_complete then 'is not over yet'
             when actuals.actual_value is null then 'has no value'
         end as ly_problem
@@ -311,7 +311,7 @@ plan_anchors as (
                    case
                        when target_status <> 'ok' then 'plan row rejected: ' || rejection_reason
                        else 'set by ' || coalesce(plan_file, plan_version) || ' (' || plan_version || ')'
-                           || coalesce(', sheet Targets row ' || cast(sheet_row as varchar), '')
+                           || coalesce(', sheet Targets row ' || cast(sheet_row as {{ dbt.type_string() }}), '')
                    end as target_note,
                    plan_file
             from set_targets
@@ -330,14 +330,14 @@ catalog_anchors as (
         targeted.org_unit_id,
         targeted.grain,
         targeted.period_start,
-        cast(null as varchar) as plan_version,
+        cast(null as {{ dbt.type_string() }}) as plan_version,
         targeted.rule_fixed_value as target_value,
         targeted.rule_low as target_low,
         targeted.rule_high as target_high,
         'catalog_rule' as source,
         'ok' as target_status,
         'catalog rule: fixed target' as target_note,
-        cast(null as varchar) as plan_file
+        cast(null as {{ dbt.type_string() }}) as plan_file
     from targeted
     inner join catalog_anchor_units
         on catalog_anchor_units.kpi_id = targeted.kpi_id
@@ -567,13 +567,13 @@ final as (
             when sheet_rejection is not null then 'the plan''s Targets sheet was rejected: ' || sheet_rejection
             when has_anchor and target_status = 'ok' then anchor_note
             when has_anchor and anchor_status <> 'ok' then anchor_note
-            when target_status = 'rejected' then 'impossible target ' || cast(round(target_value, 6) as varchar)
+            when target_status = 'rejected' then 'impossible target ' || cast(round(target_value, 6) as {{ dbt.type_string() }})
                 || ' (' || coalesce(anchor_note, 'catalog rule ' || target_rule
                     || case when target_rule = 'growth_vs_last_year'
-                        then ' ' || cast(round(target_rule_value * 100, 2) as varchar) || ' % on last year''s '
-                            || cast(round(ly_value, 6) as varchar) else '' end)
+                        then ' ' || cast(round(target_rule_value * 100, 2) as {{ dbt.type_string() }}) || ' % on last year''s '
+                            || cast(round(ly_value, 6) as {{ dbt.type_string() }}) else '' end)
                 || '): ' || kpi_id || ' can only take values in ['
-                || coalesce(cast(value_min as varchar), '−∞') || ', ' || coalesce(cast(value_max as varchar), '∞') || ']'
+                || coalesce(cast(value_min as {{ dbt.type_string() }}), '−∞') || ', ' || coalesce(cast(value_max as {{ dbt.type_string() }}), '∞') || ']'
             when target_status = 'missing' then coalesce(share_problem,
                 case when target_rule = 'growth_vs_last_year'
                     then 'growth target needs a complete base period: last year ' || coalesce(ly_problem, 'has no value')
@@ -581,7 +581,7 @@ final as (
                 'no target: the catalog rule gives none here')
             when target_rule = 'growth_vs_last_year' then 'catalog rule: '
                 || case when target_rule_value >= 0 then '+' else '' end
-                || cast(round(target_rule_value * 100, 2) as varchar) || ' % on last year (' || cast(round(ly_value, 6) as varchar) || ')'
+                || cast(round(target_rule_value * 100, 2) as {{ dbt.type_string() }}) || ' % on last year (' || cast(round(ly_value, 6) as {{ dbt.type_string() }}) || ')'
             else 'catalog rule: fixed target'
         end as target_note
     from judged

@@ -9,7 +9,7 @@
 {%- endfor -%}
 
 with version_grains as (
-    {{ kpi_rows(rows, [('kpi_id', 'varchar'), ('kpi_version', 'integer'), ('grain', 'varchar'),
+    {{ kpi_rows(rows, [('kpi_id', 'string'), ('kpi_version', 'integer'), ('grain', 'string'),
                        ('valid_from', 'date'), ('valid_to', 'date')]) }}
 ),
 

@@ -8,7 +8,7 @@
 {%- endfor -%}
 
 with version_models as (
-    {{ kpi_rows(rows, [('kpi_id', 'varchar'), ('kpi_version', 'integer'), ('measure_model', 'varchar')]) }}
+    {{ kpi_rows(rows, [('kpi_id', 'string'), ('kpi_version', 'integer'), ('measure_model', 'string')]) }}
 ),
 
 final as (

@@ -9,7 +9,7 @@
 {%- endfor -%}
 
 with version_scopes as (
-    {{ kpi_rows(rows, [('kpi_id', 'varchar'), ('kpi_version', 'integer'), ('scope_root_id', 'varchar'),
+    {{ kpi_rows(rows, [('kpi_id', 'string'), ('kpi_version', 'integer'), ('scope_root_id', 'string'),
                        ('scope_max_depth', 'integer')]) }}
 ),
 

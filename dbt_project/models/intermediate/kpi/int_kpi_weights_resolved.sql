@@ -20,8 +20,8 @@
 {%- endfor -%}
 
 with catalog_weights as (
-    {{ kpi_rows(rows, [('kpi_id', 'varchar'), ('kpi_version', 'integer'), ('org_unit_id', 'varchar'),
-                       ('unit_type', 'varchar'), ('scope_root_id', 'varchar'), ('weight', 'double')]) }}
+    {{ kpi_rows(rows, [('kpi_id', 'string'), ('kpi_version', 'integer'), ('org_unit_id', 'string'),
+                       ('unit_type', 'string'), ('scope_root_id', 'string'), ('weight', 'double')]) }}
 ),
 
 versions as (
@@ -49,8 +49,8 @@ plan_validity as (
         plan_version,
         valid_from,
         least(
-            coalesce(valid_to, cast(cast(fiscal_year + 1 as varchar) || '-01-01' as date)),
-            cast(cast(fiscal_year + 1 as varchar) || '-01-01' as date)
+            coalesce(valid_to, cast(cast(fiscal_year + 1 as {{ dbt.type_string() }}) || '-01-01' as date)),
+            cast(cast(fiscal_year + 1 as {{ dbt.type_string() }}) || '-01-01' as date)
         ) as valid_to
     from plan_versions
 ),
@@ -123,8 +123,8 @@ plan_active as (
     select
         intervals.starts_on,
         intervals.ends_before,
-        cast(plan_weights.org_unit_id as varchar) as org_unit_id,
-        cast(plan_weights.kpi_id as varchar) as kpi_id,
+        cast(plan_weights.org_unit_id as {{ dbt.type_string() }}) as org_unit_id,
+        cast(plan_weights.kpi_id as {{ dbt.type_string() }}) as kpi_id,
         cast(plan_weights.weight as double) as weight,
         plan_validity.plan_version
     from intervals
@@ -150,7 +150,7 @@ final as (
         kpi_id,
         weight,
         'catalog' as source,
-        cast(null as varchar) as plan_version,
+        cast(null as {{ dbt.type_string() }}) as plan_version,
         starts_on as valid_from,
         ends_before as valid_to
     from catalog_resolved

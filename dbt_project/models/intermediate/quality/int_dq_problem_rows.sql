@@ -17,12 +17,7 @@
     - missing_feed / low_volume (int_dq_feed_days): a daily feed that delivered nothing on a day it
       always delivers, or (on the as-of date) far fewer rows than usual: that day; any unit. -#}
 {%- set tables = dq_source_tables() -%}
-{%- set quarantine_glob = env_var('KPI_LAKE_DIR', '../data/lake') ~ '/quarantine/*/*/date=*/*.parquet' -%}
-{%- set has_quarantine = true -%}
-{%- if execute -%}
-    {%- set found = run_query("select count(*) from glob('" ~ (quarantine_glob | replace("'", "''")) ~ "')") -%}
-    {%- set has_quarantine = found.columns[0].values()[0] > 0 -%}
-{%- endif -%}
+{%- set has_quarantine = lake_has_quarantine() if execute else true -%}
 {%- set window_days = dq_change_window_days() -%}
 
 with
@@ -56,17 +51,17 @@ quarantine_rows as (
     select
         regexp_extract(filename, '/quarantine/([^/]+)/([^/]+)/date=[^/]*/[^/]*$', 1) as source,
         regexp_extract(filename, '/quarantine/([^/]+)/([^/]+)/date=[^/]*/[^/]*$', 2) as table_name,
-        try_cast(cast({{ adapter.quote('date') }} as varchar) as date) as partition_date,
-        cast(_raw as varchar) as _raw,
-        cast(_rule as varchar) as rule,
-        cast(_field as varchar) as field,
-        cast(_reason as varchar) as reason
+        try_cast(cast({{ adapter.quote('date') }} as {{ dbt.type_string() }}) as date) as partition_date,
+        cast(_raw as {{ dbt.type_string() }}) as _raw,
+        cast(_rule as {{ dbt.type_string() }}) as rule,
+        cast(_field as {{ dbt.type_string() }}) as field,
+        cast(_reason as {{ dbt.type_string() }}) as reason
     from {{ source('lake_quarantine', 'rows') }}
     {%- else %}
     -- no quarantine file in the lake
-    select cast(null as varchar) as source, cast(null as varchar) as table_name, cast(null as date) as partition_date,
-           cast(null as varchar) as _raw, cast(null as varchar) as rule, cast(null as varchar) as field,
-           cast(null as varchar) as reason
+    select cast(null as {{ dbt.type_string() }}) as source, cast(null as {{ dbt.type_string() }}) as table_name, cast(null as date) as partition_date,
+           cast(null as {{ dbt.type_string() }}) as _raw, cast(null as {{ dbt.type_string() }}) as rule, cast(null as {{ dbt.type_string() }}) as field,
+           cast(null as {{ dbt.type_string() }}) as reason
     where 1 = 0
     {%- endif %}
 ),
@@ -77,19 +72,19 @@ quarantine_rows as (
 lookup_{{ t['source'] }}_{{ t['table'] }} as (
     -- business dates (and org units) of {{ t['source'] }}.{{ t['table'] }} rows through {{ lk['model'] }}.{{ lk['key'] }}
     select
-        cast({{ lk['key'] }} as varchar) as lookup_key,
+        cast({{ lk['key'] }} as {{ dbt.type_string() }}) as lookup_key,
         {%- if lk.get('date') %}
         min({{ lk['date'] }}) as business_date,
         {%- else %}
         cast(null as date) as business_date,
         {%- endif %}
         {%- if lk.get('org') %}
-        min(cast({{ lk['org'] }} as varchar)) as org_unit_id
+        min(cast({{ lk['org'] }} as {{ dbt.type_string() }})) as org_unit_id
         {%- else %}
-        cast(null as varchar) as org_unit_id
+        cast(null as {{ dbt.type_string() }}) as org_unit_id
         {%- endif %}
     from {{ ref(lk['model']) }}
-    where cast({{ lk['key'] }} as varchar) in (
+    where cast({{ lk['key'] }} as {{ dbt.type_string() }}) in (
         select {{ dq_raw_field(lk['field']) }} from quarantine_rows
         where source = '{{ t['source'] }}' and table_name = '{{ t['table'] }}'
     )
@@ -103,11 +98,11 @@ superseded_{{ t['source'] }}_{{ t['table'] }} as (
     -- keys of quarantined {{ t['source'] }}.{{ t['table'] }} rows and the latest partition that loaded them
     select
         {%- for k in t['key'] %}
-        cast({{ adapter.quote(k) }} as varchar){% if not loop.last %} || '|' ||{% endif %}
+        cast({{ adapter.quote(k) }} as {{ dbt.type_string() }}){% if not loop.last %} || '|' ||{% endif %}
         {%- endfor %} as row_key,
         max(_partition_date) as loaded_partition
     from {{ ref('stg_' ~ t['source'] ~ '__' ~ t['table']) }}
-    where cast({{ adapter.quote(t['key'][0]) }} as varchar) in (
+    where cast({{ adapter.quote(t['key'][0]) }} as {{ dbt.type_string() }}) in (
         select {{ dq_raw_field(t['key'][0]) }} from quarantine_rows
         where source = '{{ t['source'] }}' and table_name = '{{ t['table'] }}'
     )
@@ -285,10 +280,10 @@ logged as (
             when log_problems.role = 'reference' then greatest(log_problems.partition_date, as_of.as_of_date)
             else log_problems.partition_date
         end as last_day,
-        cast(null as varchar) as org_unit_id,
+        cast(null as {{ dbt.type_string() }}) as org_unit_id,
         log_problems.rows_affected,
         log_problems.message,
-        cast(null as varchar) as _raw
+        cast(null as {{ dbt.type_string() }}) as _raw
     from log_problems
     cross join as_of
 ),
@@ -305,10 +300,10 @@ stale as (
             else coalesce({{ kpi_add_days('freshness.latest_partition', 1) }}, cast('1900-01-01' as date))
         end as first_day,
         case when coalesce(config.role, 'event') = 'plan' then null else freshness.as_of_date end as last_day,
-        cast(null as varchar) as org_unit_id,
+        cast(null as {{ dbt.type_string() }}) as org_unit_id,
         cast(null as bigint) as rows_affected,
         freshness.message,
-        cast(null as varchar) as _raw
+        cast(null as {{ dbt.type_string() }}) as _raw
     from freshness
     left join config
         on config.source = freshness.source
@@ -327,17 +322,17 @@ feeds as (
         feed_days.partition_date,
         feed_days.partition_date as first_day,
         feed_days.partition_date as last_day,
-        cast(null as varchar) as org_unit_id,
+        cast(null as {{ dbt.type_string() }}) as org_unit_id,
         cast(null as bigint) as rows_affected,
         case feed_days.verdict
-            when 'missing' then 'no rows on ' || cast(feed_days.partition_date as varchar) || ', although about '
-                || cast(round(feed_days.silent_expected) as varchar) || ' were expected since the feed last delivered'
-                || ' (median of the previous ' || cast(feed_days.prior_days as varchar) || ' ' || feed_days.day_kind || 's)'
-            else cast(feed_days.rows_read as varchar) || ' rows on ' || cast(feed_days.partition_date as varchar)
-                || ', far below the usual ' || cast(feed_days.expected_rows as varchar) || ' (median of the previous '
-                || cast(feed_days.prior_days as varchar) || ' ' || feed_days.day_kind || 's)'
+            when 'missing' then 'no rows on ' || cast(feed_days.partition_date as {{ dbt.type_string() }}) || ', although about '
+                || cast(round(feed_days.silent_expected) as {{ dbt.type_string() }}) || ' were expected since the feed last delivered'
+                || ' (median of the previous ' || cast(feed_days.prior_days as {{ dbt.type_string() }}) || ' ' || feed_days.day_kind || 's)'
+            else cast(feed_days.rows_read as {{ dbt.type_string() }}) || ' rows on ' || cast(feed_days.partition_date as {{ dbt.type_string() }})
+                || ', far below the usual ' || cast(feed_days.expected_rows as {{ dbt.type_string() }}) || ' (median of the previous '
+                || cast(feed_days.prior_days as {{ dbt.type_string() }}) || ' ' || feed_days.day_kind || 's)'
         end as message,
-        cast(null as varchar) as _raw
+        cast(null as {{ dbt.type_string() }}) as _raw
     from feed_days
     cross join as_of
     where feed_days.verdict = 'missing'
@@ -365,10 +360,10 @@ unioned as (
 final as (
     select
         -- one id per problem row (identical quarantined rows of one partition get one each)
-        md5(concat_ws('|', source, table_name, problem, cast(partition_date as varchar), message, _raw))
+        md5(concat_ws('|', source, table_name, problem, cast(partition_date as {{ dbt.type_string() }}), message, _raw))
             || '-' || cast(row_number() over (
                 partition by source, table_name, problem, partition_date, message, _raw order by first_day
-            ) as varchar) as problem_id,
+            ) as {{ dbt.type_string() }}) as problem_id,
         *
     from unioned
 )

@@ -48,7 +48,7 @@ daily_parts as (
 ),
 
 kpi_needs as (
-    {{ kpi_rows(needs, [('kpi_id', 'varchar'), ('needed_kpi_id', 'varchar')]) }}
+    {{ kpi_rows(needs, [('kpi_id', 'string'), ('needed_kpi_id', 'string')]) }}
 ),
 
 held as (
@@ -149,7 +149,7 @@ pivot_{{ level }} as (
         period_start,
         eval_day
         {%- for r in refs %},
-        max(case when kpi_id = '{{ r }}' then actual_value end) as "{{ r }}"
+        max(case when kpi_id = '{{ r }}' then actual_value end) as {{ adapter.quote(r) }}
         {%- endfor %}
     from (
         {%- for prior in range(0, level) %}
@@ -170,7 +170,7 @@ level_{{ level }} as (
         requests.measure_type,
         cast(case
             {%- for v in at_level %}
-            when requests.kpi_id = '{{ v['kpi_id'] }}' and requests.kpi_version = {{ v['version'] }} then {{ v['derived_sql'] }}
+            when requests.kpi_id = '{{ v['kpi_id'] }}' and requests.kpi_version = {{ v['version'] }} then {{ kpi_catalog_sql(v['derived_sql']) }}
             {%- endfor %}
         end as double) as actual_value
     from requests
@@ -219,23 +219,15 @@ held_inputs as (
     where evaluated.measure_type not in ('count_distinct', 'percentile')
 ),
 
-last_year as (
-    -- last year's full period and its actual over the same elapsed days (seasonal phasing)
+last_year_full as (
+    -- last year's full period
     select
         held_inputs.kpi_id,
         held_inputs.org_unit_id,
         held_inputs.grain,
         held_inputs.period_start,
-        max(previous.actual_value) as ly_full,
-        (
-            select sum(previous_days.actual_value)
-            from verified as previous_days
-            where previous_days.kpi_id = held_inputs.kpi_id
-                and previous_days.org_unit_id = held_inputs.org_unit_id
-                and previous_days.grain = 'day'
-                and previous_days.period_start >= {{ kpi_add_years('held_inputs.period_start', -1) }}
-                and previous_days.period_start <= {{ kpi_add_days(kpi_add_years('held_inputs.period_start', -1), 'held_inputs.days_elapsed - 1') }}
-        ) as ly_to_date
+        held_inputs.days_elapsed,
+        max(previous.actual_value) as ly_full
     from held_inputs
     left join verified as previous
         on previous.kpi_id = held_inputs.kpi_id
@@ -243,7 +235,47 @@ last_year as (
         and previous.grain = held_inputs.grain
         and previous.period_start = {{ kpi_add_years('held_inputs.period_start', -1) }}
     where held_inputs.is_time_additive
-    group by 1, 2, 3, 4, held_inputs.days_elapsed
+    group by 1, 2, 3, 4, 5
+),
+
+last_year_to_date as (
+    -- last year's actual over the same elapsed days (seasonal phasing)
+    select
+        elapsed.kpi_id,
+        elapsed.org_unit_id,
+        elapsed.grain,
+        elapsed.period_start,
+        elapsed.days_elapsed,
+        sum(previous_days.actual_value) as ly_to_date
+    from (
+        select distinct kpi_id, org_unit_id, grain, period_start, days_elapsed
+        from held_inputs
+        where is_time_additive
+    ) as elapsed
+    left join verified as previous_days
+        on previous_days.kpi_id = elapsed.kpi_id
+        and previous_days.org_unit_id = elapsed.org_unit_id
+        and previous_days.grain = 'day'
+        and previous_days.period_start >= {{ kpi_add_years('elapsed.period_start', -1) }}
+        and previous_days.period_start <= {{ kpi_add_days(kpi_add_years('elapsed.period_start', -1), 'elapsed.days_elapsed - 1') }}
+    group by 1, 2, 3, 4, 5
+),
+
+last_year as (
+    select
+        last_year_full.kpi_id,
+        last_year_full.org_unit_id,
+        last_year_full.grain,
+        last_year_full.period_start,
+        last_year_full.ly_full,
+        last_year_to_date.ly_to_date
+    from last_year_full
+    left join last_year_to_date
+        on last_year_to_date.kpi_id = last_year_full.kpi_id
+        and last_year_to_date.org_unit_id = last_year_full.org_unit_id
+        and last_year_to_date.grain = last_year_full.grain
+        and last_year_to_date.period_start = last_year_full.period_start
+        and last_year_to_date.days_elapsed = last_year_full.days_elapsed
 ),
 
 held_phased as (

@@ -2,9 +2,9 @@
 {%- set catalog = kpi_compiled_catalog() -%}
 
 with objectives as (
-    {{ kpi_rows(catalog['objectives'], [('objective_id', 'varchar'), ('name', 'varchar'), ('name_zh', 'varchar'),
-                                        ('description', 'varchar'), ('owner_org_unit_id', 'varchar'),
-                                        ('catalog_file', 'varchar')]) }}
+    {{ kpi_rows(catalog['objectives'], [('objective_id', 'string'), ('name', 'string'), ('name_zh', 'string'),
+                                        ('description', 'string'), ('owner_org_unit_id', 'string'),
+                                        ('catalog_file', 'string')]) }}
 ),
 
 final as (

@@ -19,8 +19,8 @@ scores as (
         count(attainment) as kpi_count,
         coalesce(sum(case when attainment is not null then weight end), 0) as weight_total,
         coalesce(sum(case when attainment is null then weight end), 0) as weight_unscored,
-        string_agg(case when attainment is null then kpi_id || ' (' || coalesce(unscored_reason, 'no attainment') || ')' end,
-                   ', ' order by kpi_id) as unscored_kpis
+        {{ ordered_string_agg("case when attainment is null then kpi_id || ' (' || coalesce(unscored_reason, 'no attainment') || ')' end",
+                              "', '", 'kpi_id') }} as unscored_kpis
     from inputs
     group by org_unit_id, grain, period_start
 ),

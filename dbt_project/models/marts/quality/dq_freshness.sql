@@ -114,22 +114,22 @@ final as (
         end as status,
         as_of_date,
         case
-            when role = 'plan' then 'a plan for fiscal year ' || cast(fiscal_year as varchar) || ' is loaded'
-            when role = 'event' then 'latest loaded partition at most ' || cast(max_age_days as varchar)
+            when role = 'plan' then 'a plan for fiscal year ' || cast(fiscal_year as {{ dbt.type_string() }}) || ' is loaded'
+            when role = 'event' then 'latest loaded partition at most ' || cast(max_age_days as {{ dbt.type_string() }})
                 || ' days before the as-of date, and the as-of date''s rows as many as the feed''s history of such days'
-            else 'latest loaded partition at most ' || cast(max_age_days as varchar) || ' days before the as-of date'
+            else 'latest loaded partition at most ' || cast(max_age_days as {{ dbt.type_string() }}) || ' days before the as-of date'
         end as rule,
         case
-            when role = 'plan' and is_covered then 'plan for fiscal year ' || cast(fiscal_year as varchar) || ' loaded'
-            when role = 'plan' then 'no plan for fiscal year ' || cast(fiscal_year as varchar) || ' is loaded'
+            when role = 'plan' and is_covered then 'plan for fiscal year ' || cast(fiscal_year as {{ dbt.type_string() }}) || ' loaded'
+            when role = 'plan' then 'no plan for fiscal year ' || cast(fiscal_year as {{ dbt.type_string() }}) || ' is loaded'
             when latest_partition is null then 'no partition loaded'
-            when age_days <= max_age_days and verdict = 'missing' then 'no rows on ' || cast(as_of_date as varchar)
-                || ', although about ' || cast(round(silent_expected) as varchar)
+            when age_days <= max_age_days and verdict = 'missing' then 'no rows on ' || cast(as_of_date as {{ dbt.type_string() }})
+                || ', although about ' || cast(round(silent_expected) as {{ dbt.type_string() }})
                 || ' were expected since the feed last delivered: the feed may be dead'
-            when age_days <= max_age_days and verdict = 'low_volume' then cast(rows_on_as_of as varchar) || ' rows on '
-                || cast(as_of_date as varchar) || ', far below the usual ' || cast(expected_rows as varchar)
-            else 'latest partition ' || cast(latest_partition as varchar) || ' is ' || cast(age_days as varchar)
-                || ' day(s) old on ' || cast(as_of_date as varchar)
+            when age_days <= max_age_days and verdict = 'low_volume' then cast(rows_on_as_of as {{ dbt.type_string() }}) || ' rows on '
+                || cast(as_of_date as {{ dbt.type_string() }}) || ', far below the usual ' || cast(expected_rows as {{ dbt.type_string() }})
+            else 'latest partition ' || cast(latest_partition as {{ dbt.type_string() }}) || ' is ' || cast(age_days as {{ dbt.type_string() }})
+                || ' day(s) old on ' || cast(as_of_date as {{ dbt.type_string() }})
         end as message,
         rows_on_as_of,
         expected_rows
