@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-long install browser lint bench clean
+.PHONY: demo demo-spark test test-long install browser lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/kpi demo
+
+# The demo company at scale 0.1 with the dbt models on Apache Spark (local[2]; docs/spark.md), in
+# data/spark-demo beside make demo's data/. Spark needs Java 17.
+demo-spark: install
+	@command -v java >/dev/null 2>&1 || { echo "Spark needs Java 17: install a JDK (e.g. apt-get install -y openjdk-17-jre-headless)"; exit 1; }
+	KPI_ENGINE=spark KPI_DEMO_SCALE=0.1 KPI_DATA_DIR=$(CURDIR)/data/spark-demo $(BIN)/kpi demo
 
 # Tests drive a real headless Chromium (Debian's package; Playwright's own download cannot work
 # offline) and start a real PostgreSQL server from the installed binaries.

@@ -79,7 +79,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from pipelines.settings import get_settings
 
     s = get_settings()
-    path = prepare_dbt_project(s.dbt_project_dir, s.catalog_dir, progress=lambda m: _say(f"  {m}"))
+    s.export_dbt_env()  # the engine's dbt target (profiles.yml) parses the project
+    path = prepare_dbt_project(s.dbt_project_dir, s.catalog_dir, progress=lambda m: _say(f"  {m}"),
+                               target_path=s.dbt_target_path)
     _say(f"dbt manifest ready: {path}")
     return EXIT_OK
 
@@ -223,6 +225,20 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pipelines.engines.compare import compare_warehouses
+
+    for path in (args.a, args.b):
+        if not path.exists():
+            raise FileNotFoundError(2, "no warehouse there (a DuckDB file or a Spark warehouse folder)", str(path))
+    diffs = compare_warehouses(args.a, args.b, args.schema or ["marts", "reference"], skip=args.skip or [])
+    for d in diffs:
+        _say(f"{'same     ' if d.same else 'DIFFERENT'} {d.describe()}")
+    different = sum(not d.same for d in diffs)
+    _say(f"{len(diffs) - different} of {len(diffs)} tables hold the same rows (doubles to 12 significant digits)")
+    return EXIT_OK if different == 0 else EXIT_FAILED
+
+
 def cmd_checkin(args: argparse.Namespace) -> int:
     from pipelines.checkins import append_checkin
     from pipelines.settings import get_settings
@@ -311,6 +327,14 @@ def _add_serving_commands(sub: Any, verbose: argparse.ArgumentParser) -> None:
     rb = sub.add_parser("rollback", parents=[verbose], help="put every serving target (DuckDB, Parquet, PostgreSQL) back on a kept night")
     rb.add_argument("--to", help="night: run id or its first characters, as `kpi status` shows (default: the previous)")
     rb.set_defaults(func=cmd_rollback)
+
+    cmp = sub.add_parser("compare", parents=[verbose],
+                         help="do two warehouses (DuckDB files or Spark warehouse folders) hold the same tables?")
+    cmp.add_argument("a", type=Path)
+    cmp.add_argument("b", type=Path)
+    cmp.add_argument("--schema", action="append", help="schema to compare (repeatable; default marts and reference)")
+    cmp.add_argument("--skip", action="append", help="schema.table to leave out (repeatable), e.g. marts.dq_check_results")
+    cmp.set_defaults(func=cmd_compare)
 
     c = sub.add_parser("checkin", parents=[verbose], help="record an owner's comment on a KPI for a period")
     c.add_argument("--kpi", required=True)

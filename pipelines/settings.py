@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,14 @@ class Settings(BaseSettings):
     dagster_host: str = Field("127.0.0.1", description="Bind address of the Dagster UI.")
 
     # --- warehouse engine ----------------------------------------------------------------------------
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb", description="What runs the dbt models: duckdb (in the dbt process, the default) or spark "
+                              "(Apache Spark through dbt-spark; docs/spark.md).")
+    spark_master: str = Field("local[2]", description="Spark master URL of the Spark engine (local[N], "
+                                                      "spark://host:7077, yarn, k8s://…).")
+    spark_lake_uri: str | None = Field(
+        None, description="The raw lake as Spark reads it (e.g. s3a://bucket/lake); default: the local lake folder.")
+    spark_driver_memory: str = Field("4g", description="Memory of the Spark driver (the dbt process).")
     duckdb_memory_limit: str = Field(
         "4GB", description="DuckDB memory limit of the dbt build (it spills to disk beyond it), e.g. 4GB, 75%."
     )
@@ -133,6 +142,21 @@ class Settings(BaseSettings):
     def warehouse_path(self) -> Path:
         """Private build file: only the pipeline opens it."""
         return self.data_dir / "warehouse" / "warehouse.duckdb"
+
+    @property
+    def spark_warehouse_dir(self) -> Path:
+        """Spark's tables (Parquet, ``<schema>.db/<table>/``) and its metastore beside them."""
+        return self.data_dir / "warehouse" / "spark"
+
+    @property
+    def dbt_target(self) -> str:
+        """The profiles.yml output the engine runs on."""
+        return "spark" if self.engine == "spark" else "dev"
+
+    @property
+    def dbt_target_path(self) -> Path:
+        """dbt's target folder (manifest) inside the project, one per engine: the parsed project differs."""
+        return Path("target") if self.engine == "duckdb" else Path(f"target-{self.engine}")
 
     @property
     def serving_dir(self) -> Path:
@@ -242,13 +266,36 @@ class Settings(BaseSettings):
 
     def dbt_env(self) -> dict[str, str]:
         """Variables read by ``dbt_project/profiles.yml`` and the dbt sources (no secrets)."""
-        return {
-            "KPI_WAREHOUSE_PATH": str(self.warehouse_path),
-            "KPI_LAKE_DIR": str(self.lake_dir),
-            "KPI_TIMEZONE": self.timezone,
-            "KPI_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
-            "KPI_DUCKDB_THREADS": str(self.duckdb_threads),
-        }
+        return dbt_env(engine=self.engine, warehouse_path=self.warehouse_path, lake_dir=self.lake_dir,
+                       timezone=self.timezone, duckdb_memory_limit=self.duckdb_memory_limit,
+                       duckdb_threads=self.duckdb_threads, spark_master=self.spark_master,
+                       spark_lake_uri=self.spark_lake_uri, spark_warehouse_dir=self.spark_warehouse_dir,
+                       spark_driver_memory=self.spark_driver_memory)
+
+
+def dbt_env(*, engine: str, warehouse_path: Path | str, lake_dir: Path | str, timezone: str,
+            duckdb_memory_limit: str, duckdb_threads: int, spark_master: str = "local[2]",
+            spark_lake_uri: str | None = None, spark_warehouse_dir: Path | str | None = None,
+            spark_driver_memory: str = "4g") -> dict[str, str]:
+    """What ``dbt_project/profiles.yml`` and the dbt sources read (no secrets), for either engine."""
+    env = {
+        "KPI_DBT_TARGET": "spark" if engine == "spark" else "dev",
+        "KPI_WAREHOUSE_PATH": str(warehouse_path),
+        "KPI_LAKE_DIR": str(lake_dir),
+        "KPI_TIMEZONE": timezone,
+        "KPI_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit,
+        "KPI_DUCKDB_THREADS": str(duckdb_threads),
+    }
+    if engine == "spark":
+        spark_dir = Path(spark_warehouse_dir) if spark_warehouse_dir else Path(warehouse_path).parent / "spark"
+        env.update({
+            "KPI_LAKE_DIR": spark_lake_uri or str(lake_dir),
+            "KPI_SPARK_MASTER": spark_master,
+            "KPI_SPARK_WAREHOUSE_DIR": str(spark_dir),
+            "KPI_SPARK_METASTORE_DIR": str(spark_dir / "metastore_db"),
+            "KPI_SPARK_DRIVER_MEMORY": spark_driver_memory,
+        })
+    return env
 
 
 #: The event log that stores a batch of Dagster events in one transaction (a range run's materializations,

@@ -76,7 +76,7 @@ class Warehouse:
         self.con = duckdb.connect()
         self.con.execute("set TimeZone = 'UTC'")
         if self.location.is_file():
-            self.con.execute(f"attach '{self.location}' as wh (read_only)")  # noqa: S608 (a path)
+            self.con.execute(f"attach '{str(self.location).replace(chr(39), chr(39) * 2)}' as wh (read_only)")
 
     def close(self) -> None:
         self.con.close()
@@ -92,7 +92,8 @@ class Warehouse:
     def relation(self, schema: str, table: str) -> str:
         if self.location.is_file():
             return f'wh."{schema}"."{table}"'
-        return f"read_parquet('{self.location / f'{schema}.db' / table}/*.parquet')"
+        files = str(self.location / f"{schema}.db" / table / "*.parquet").replace("'", "''")
+        return f"read_parquet('{files}')"
 
     def rows(self, schema: str, table: str) -> tuple[list[str], list[tuple]]:
         cursor = self.con.execute(f"select * from {self.relation(schema, table)}")  # noqa: S608

@@ -19,8 +19,9 @@ TARGET_PATH = Path("target")
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
-def manifest_path(project_dir: Path) -> Path:
-    return Path(project_dir) / TARGET_PATH / "manifest.json"
+def manifest_path(project_dir: Path, target_path: Path = TARGET_PATH) -> Path:
+    """The manifest ``kpi prepare`` wrote; ``target_path`` is per engine (``Settings.dbt_target_path``)."""
+    return Path(project_dir) / target_path / "manifest.json"
 
 
 class CatalogDbtPreparer(DagsterDbtProjectPreparer):
@@ -42,10 +43,10 @@ class CatalogDbtPreparer(DagsterDbtProjectPreparer):
 
 
 @functools.cache
-def dbt_project(project_dir: Path, catalog_dir: Path) -> DbtProject:
+def dbt_project(project_dir: Path, catalog_dir: Path, target_path: Path = TARGET_PATH) -> DbtProject:
     """The project, prepared first under ``dagster dev`` (catalog compiled, manifest parsed) — before
     anything reads its manifest, so a fresh clone's ``dagster dev`` shows the current catalog."""
-    project = DbtProject(project_dir=Path(project_dir), target_path=TARGET_PATH)
+    project = DbtProject(project_dir=Path(project_dir), target_path=Path(target_path))
     CatalogDbtPreparer(catalog_dir).prepare_if_dev(project)  # only under `dagster dev`
     return project
 
@@ -62,17 +63,17 @@ def _compile_and_parse(catalog_dir: Path, project_dir: Path, target_path: Path,
 
 
 def prepare_dbt_project(project_dir: Path, catalog_dir: Path, *, progress: Callable[[str], None] = print,
-                        resource: DbtCliResource | None = None) -> Path:
+                        resource: DbtCliResource | None = None, target_path: Path = TARGET_PATH) -> Path:
     """Compile the KPI catalog into the dbt project, then write the manifest (``dbt parse``).
 
     Run once after install and whenever the catalog or the dbt project changes (``kpi prepare``).
     An invalid catalog raises and leaves the last valid compiled catalog in place.
     """
     project_dir = Path(project_dir)
-    _compile_and_parse(catalog_dir, project_dir, TARGET_PATH,
+    _compile_and_parse(catalog_dir, project_dir, Path(target_path),
                        lambda: resource or DbtCliResource(project_dir=str(project_dir), dbt_executable=DBT_EXECUTABLE),
                        progress)
-    return manifest_path(project_dir)
+    return manifest_path(project_dir, target_path)
 
 
 def dbt_resource(project: DbtProject) -> DbtCliResource:

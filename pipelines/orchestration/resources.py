@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from pipelines.settings import Settings, get_settings
+from pipelines.settings import Settings, dbt_env, get_settings
 
 if TYPE_CHECKING:
     from pipelines.alerts import SmtpConfig
@@ -66,22 +66,28 @@ class WarehouseResource(dg.ConfigurableResource):
     duckdb_threads: int = 2
     #: a night with an unchanged raw lake rebuilds only the date-dependent models (dbt_selective.py)
     skip_unchanged: bool = True
+    #: duckdb | spark (docs/spark.md); the Spark engine's tables live in spark_warehouse_dir
+    engine: str = "duckdb"
+    spark_master: str = "local[2]"
+    spark_lake_uri: str | None = None
+    spark_warehouse_dir: str | None = None
+    spark_driver_memory: str = "4g"
 
     def dbt_env(self) -> dict[str, str]:
         """The variables dbt_project/profiles.yml and the dbt sources read (no secrets)."""
-        return {
-            "KPI_WAREHOUSE_PATH": self.warehouse_path,
-            "KPI_LAKE_DIR": self.lake_dir,
-            "KPI_TIMEZONE": self.timezone,
-            "KPI_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
-            "KPI_DUCKDB_THREADS": str(self.duckdb_threads),
-        }
+        return dbt_env(engine=self.engine, warehouse_path=self.warehouse_path, lake_dir=self.lake_dir,
+                       timezone=self.timezone, duckdb_memory_limit=self.duckdb_memory_limit,
+                       duckdb_threads=self.duckdb_threads, spark_master=self.spark_master,
+                       spark_lake_uri=self.spark_lake_uri, spark_warehouse_dir=self.spark_warehouse_dir,
+                       spark_driver_memory=self.spark_driver_memory)
 
     @classmethod
     def from_settings(cls, s: Settings) -> WarehouseResource:
         return cls(warehouse_path=str(s.warehouse_path), lake_dir=str(s.lake_dir), timezone=s.timezone,
                    duckdb_memory_limit=s.duckdb_memory_limit, duckdb_threads=s.duckdb_threads,
-                   skip_unchanged=s.dbt_skip_unchanged)
+                   skip_unchanged=s.dbt_skip_unchanged, engine=s.engine, spark_master=s.spark_master,
+                   spark_lake_uri=s.spark_lake_uri, spark_warehouse_dir=str(s.spark_warehouse_dir),
+                   spark_driver_memory=s.spark_driver_memory)
 
 
 class ServingResource(dg.ConfigurableResource):
@@ -97,6 +103,7 @@ class ServingResource(dg.ConfigurableResource):
     quarantine_dir: str
     catalog_dir: str
     dbt_project_dir: str
+    dbt_target_path: str = "target"  # the engine's (Settings.dbt_target_path): where the manifest is
     pg_readonly_role: str = "kpi_reader"
     pg_unit_role_prefix: str = "kpi_unit_"
 
@@ -128,6 +135,7 @@ class ServingResource(dg.ConfigurableResource):
                    duckdb_storage_version=s.serving_duckdb_storage_version, reports_dir=str(s.reports_dir),
                    reports_keep=s.reports_keep, report_lang=s.report_lang, quarantine_dir=str(s.quarantine_dir),
                    catalog_dir=str(s.catalog_dir), dbt_project_dir=str(s.dbt_project_dir),
+                   dbt_target_path=str(s.dbt_target_path),
                    pg_readonly_role=s.serving_pg_readonly_role, pg_unit_role_prefix=s.serving_pg_unit_role_prefix)
 
 

@@ -39,8 +39,11 @@
         {%- do run_query('drop view if exists ' ~ source.source_name ~ '.' ~ source.name) -%}
         {%- set found = run_query(spark_quarantine_exists_sql()) -%}
         {%- if found.columns[0].values()[0] > 0 -%}
-            {#- the file names say which source table a quarantined row came from -#}
-            {%- do spark_register_lake_table(source, lake_path, 'select *, _metadata.file_path as filename from ') -%}
+            {#- the file names say which source table a quarantined row came from, and its partition: the
+                files are read by name (several tables' `date=` folders under one root are "conflicting
+                directory structures" to Spark's partition discovery) -#}
+            {%- do spark_register_lake_table(source, lake_path,
+                "select *, _metadata.file_path as filename, regexp_extract(_metadata.file_path, '/date=([^/]*)/', 1) as `date` from ") -%}
         {%- endif -%}
     {%- endfor -%}
     {%- endif -%}

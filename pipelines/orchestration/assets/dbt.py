@@ -90,6 +90,10 @@ def build_dbt_assets(project: DbtProject, manifest: dict[str, Any]) -> dg.Assets
         # a whole build: every asset of the project's dbt step (in a subset run context.assets_def is the
         # subset itself, so compare with the full definition; a subset build must never record the state)
         whole = set(context.selected_asset_keys) >= set(warehouse_dbt_assets.keys)
+        if warehouse.engine == "spark":
+            with warehouse_lock(warehouse_path, on_wait=context.log.info):
+                yield from _spark_build(context, dbt, warehouse, manifest, dbt_vars)
+            return
         with warehouse_lock(warehouse_path, on_wait=context.log.info):
             # a night whose raw lake did not change rebuilds only what the run date changes (dbt_selective)
             fingerprint = dbt_selective.inputs_fingerprint(
@@ -121,6 +125,75 @@ def build_dbt_assets(project: DbtProject, manifest: dict[str, Any]) -> dg.Assets
             )
 
     return warehouse_dbt_assets
+
+
+def python_models(manifest: dict[str, Any]) -> list[str]:
+    """The Python models (analytics): dbt-spark cannot run them in its session."""
+    return sorted(node["name"] for node in manifest["nodes"].values()
+                  if node["resource_type"] == "model" and node.get("language") == "python")
+
+
+def tables_read_by(manifest: dict[str, Any], names: list[str]) -> list[str]:
+    """``schema.table`` of every model, seed or snapshot the models ``names`` read."""
+    nodes = manifest["nodes"]
+    wanted = {key for key, node in nodes.items() if node["resource_type"] == "model" and node["name"] in names}
+    parents = {p for key in wanted for p in manifest["parent_map"].get(key, []) if p in nodes}
+    return sorted(f"{nodes[p]['schema']}.{nodes[p].get('alias') or nodes[p]['name']}" for p in parents - wanted)
+
+
+def outside_of(manifest: dict[str, Any], names: list[str]) -> list[str]:
+    """``path:`` selectors of every folder with a node (model, seed, snapshot, test, unit test) other than
+    the folders of the models ``names``: excluding them leaves those models and the tests beside them.
+
+    (A ``--select`` of our own cannot narrow a build that Dagster runs whole: dagster-dbt adds its own
+    ``--select`` after it, and dbt takes the last one; an ``--exclude`` is kept.)"""
+    import posixpath
+
+    nodes = [n for n in [*manifest["nodes"].values(), *manifest.get("unit_tests", {}).values()]
+             if n["resource_type"] in ("model", "seed", "snapshot", "test", "unit_test")]
+    keep = {posixpath.dirname(n["original_file_path"]) for n in nodes
+            if n["resource_type"] == "model" and n["name"] in names}
+    # (snapshots and seeds too: a snapshot disabled on the manifest's target is enabled on another)
+    return sorted({f"path:{posixpath.dirname(n['original_file_path'])}" for n in nodes
+                   if posixpath.dirname(n["original_file_path"]) not in keep}
+                  | {"resource_type:snapshot", "resource_type:seed"})
+
+
+def _spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+                 manifest: dict[str, Any], dbt_vars: dict[str, Any]) -> Iterator[Any]:
+    """The Spark engine (docs/spark.md): the SQL models and their tests on Spark; then the public schemas
+    into the DuckDB warehouse (pipelines/engines/spark.py), where the Python models (anomalies, forecasts)
+    and their tests run as on the DuckDB engine, on the same rows. Everything downstream reads DuckDB."""
+    from pipelines.engines.spark import mirror_into_duckdb
+
+    analytics = python_models(manifest)
+    vars_arg = ["--vars", json.dumps(dbt_vars)]
+    # (one value per flag: dagster-dbt reads a single value after --select / --exclude and splits it)
+    spark = dbt.cli(["build", *vars_arg, *(["--exclude", " ".join(analytics)] if analytics else [])],
+                    context=context, raise_on_error=False)
+    try:
+        yield from spark.stream()
+    finally:
+        _stop(spark.process)
+    if not spark.is_successful():
+        raise dg.Failure(description="dbt build on Spark failed — nothing downstream (publish, reports, alerts) "
+                         "runs and the previous serving copy stays. "
+                         + failing_nodes(spark.get_artifact("run_results.json")))
+    mirrored = mirror_into_duckdb(Path(warehouse.spark_warehouse_dir or Path(warehouse.warehouse_path).parent / "spark"),
+                                  Path(warehouse.warehouse_path), tables=tables_read_by(manifest, analytics))
+    context.log.info(mirrored.summary())
+    if not analytics:
+        return
+    with _indirect_selection("cautious"):  # the tests of the Python models only, not those of their parents
+        duck = dbt.cli(["build", "--target", "dev", *vars_arg, "--exclude", " ".join(outside_of(manifest, analytics))],
+                       context=context, raise_on_error=False)
+    try:
+        yield from duck.stream()
+    finally:
+        _stop(duck.process)
+    if not duck.is_successful():
+        raise dg.Failure(description="the analytics models (DuckDB, on the rows the Spark build made) failed — "
+                         "nothing downstream runs. " + failing_nodes(duck.get_artifact("run_results.json")))
 
 
 def _unchanged_results(manifest: dict[str, Any], since: str) -> Iterator[dg.MaterializeResult]:

@@ -82,7 +82,7 @@ def publish_assets(dbt_build: dg.AssetsDefinition) -> list[dg.AssetsDefinition]:
                        serving: ServingResource) -> dg.MaterializeResult:
         from pipelines.publish import publish_duckdb
 
-        manifest = manifest_path(Path(serving.dbt_project_dir))
+        manifest = manifest_path(Path(serving.dbt_project_dir), Path(serving.dbt_target_path))
         table_docs, column_docs = mart_docs_from_manifest(manifest)
         warehouse_path = Path(warehouse.warehouse_path)
         with warehouse_lock(warehouse_path, on_wait=context.log.info):

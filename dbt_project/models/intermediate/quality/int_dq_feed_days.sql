@@ -56,7 +56,7 @@ history as (
         days.*,
         count(*) over prior as prior_days,
         count(case when rows_read > 0 then 1 end) over prior as prior_days_with_rows,
-        {{ dq_window_median('rows_read') }} over prior as expected_rows
+        {{ dq_window_median('rows_read', 'prior') }} as expected_rows
     from days
     window prior as (
         partition by source, table_name, day_kind order by partition_date
