@@ -172,7 +172,7 @@ def _spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehou
     spark = dbt.cli(["build", *vars_arg, *(["--exclude", " ".join(analytics)] if analytics else [])],
                     context=context, raise_on_error=False)
     try:
-        yield from spark.stream()
+        yield from _reported(spark, manifest)
     finally:
         _stop(spark.process)
     if not spark.is_successful():
@@ -188,12 +188,33 @@ def _spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehou
         duck = dbt.cli(["build", "--target", "dev", *vars_arg, "--exclude", " ".join(outside_of(manifest, analytics))],
                        context=context, raise_on_error=False)
     try:
-        yield from duck.stream()
+        yield from _reported(duck, manifest)
     finally:
         _stop(duck.process)
     if not duck.is_successful():
         raise dg.Failure(description="the analytics models (DuckDB, on the rows the Spark build made) failed — "
                          "nothing downstream runs. " + failing_nodes(duck.get_artifact("run_results.json")))
+
+
+def _reported(invocation: Any, manifest: dict[str, Any]) -> Iterator[Any]:
+    """The invocation's events; then every model or seed dbt built must have reached Dagster — a dbt log
+    line Dagster cannot read (another writer on dbt's stdout) would otherwise skip every asset downstream
+    without a word."""
+    seen: set[str] = set()  # output names (an asset's key as a Python identifier)
+    for event in invocation.stream():
+        if isinstance(event, dg.Output):
+            seen.add(event.output_name)
+        elif isinstance(getattr(event, "asset_key", None), dg.AssetKey):
+            seen.add(event.asset_key.to_python_identifier())
+        yield event
+    translator = LayerTranslator()
+    built = [r["unique_id"] for r in invocation.get_artifact("run_results.json").get("results", [])
+             if r.get("status") == "success" and r["unique_id"].split(".")[0] in ("model", "seed")]
+    lost = [u for u in built if u in manifest["nodes"]
+            and translator.get_asset_key(manifest["nodes"][u]).to_python_identifier() not in seen]
+    if lost:
+        raise dg.Failure(description=f"dbt built {len(lost)} model(s) whose result Dagster did not receive (e.g. "
+                         f"{', '.join(u.split('.')[-1] for u in lost[:5])}): their dbt log lines could not be read")
 
 
 def _unchanged_results(manifest: dict[str, Any], since: str) -> Iterator[dg.MaterializeResult]:
