@@ -16,7 +16,7 @@ import contextlib
 import json
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +172,7 @@ def _spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehou
     spark = dbt.cli(["build", *vars_arg, *(["--exclude", " ".join(analytics)] if analytics else [])],
                     context=context, raise_on_error=False)
     try:
-        yield from _reported(spark, manifest)
+        yield from _reported(spark, manifest, _step_outputs(context))
     finally:
         _stop(spark.process)
     if not spark.is_successful():
@@ -188,7 +188,7 @@ def _spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehou
         duck = dbt.cli(["build", "--target", "dev", *vars_arg, "--exclude", " ".join(outside_of(manifest, analytics))],
                        context=context, raise_on_error=False)
     try:
-        yield from _reported(duck, manifest)
+        yield from _reported(duck, manifest, _step_outputs(context))
     finally:
         _stop(duck.process)
     if not duck.is_successful():
@@ -196,17 +196,12 @@ def _spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehou
                          "nothing downstream runs. " + failing_nodes(duck.get_artifact("run_results.json")))
 
 
-def _reported(invocation: Any, manifest: dict[str, Any]) -> Iterator[Any]:
-    """The invocation's events; then every model or seed dbt built must have reached Dagster — a dbt log
-    line Dagster cannot read (another writer on dbt's stdout) would otherwise skip every asset downstream
-    without a word."""
-    seen: set[str] = set()  # output names (an asset's key as a Python identifier)
-    for event in invocation.stream():
-        if isinstance(event, dg.Output):
-            seen.add(event.output_name)
-        elif isinstance(getattr(event, "asset_key", None), dg.AssetKey):
-            seen.add(event.asset_key.to_python_identifier())
-        yield event
+def _reported(invocation: Any, manifest: dict[str, Any], outputs_so_far: Callable[[], set[str]]) -> Iterator[Any]:
+    """The invocation's events; then every model or seed dbt built must have reached Dagster as an output
+    of this step (``outputs_so_far``: the output names the run recorded) — a dbt log line Dagster cannot
+    read would otherwise skip every asset downstream without a word."""
+    yield from invocation.stream()
+    seen = outputs_so_far()
     translator = LayerTranslator()
     built = [r["unique_id"] for r in invocation.get_artifact("run_results.json").get("results", [])
              if r.get("status") == "success" and r["unique_id"].split(".")[0] in ("model", "seed")]
@@ -215,6 +210,15 @@ def _reported(invocation: Any, manifest: dict[str, Any]) -> Iterator[Any]:
     if lost:
         raise dg.Failure(description=f"dbt built {len(lost)} model(s) whose result Dagster did not receive (e.g. "
                          f"{', '.join(u.split('.')[-1] for u in lost[:5])}): their dbt log lines could not be read")
+
+
+def _step_outputs(context: dg.AssetExecutionContext) -> Callable[[], set[str]]:
+    """The names of the outputs this step has recorded so far in the run's event log."""
+    def read() -> set[str]:
+        records = context.instance.all_logs(context.run_id, of_type=dg.DagsterEventType.STEP_OUTPUT)
+        return {r.dagster_event.event_specific_data.step_output_handle.output_name for r in records
+                if r.dagster_event is not None and r.dagster_event.step_key == context.op_execution_context.node_handle.name}
+    return read
 
 
 def _unchanged_results(manifest: dict[str, Any], since: str) -> Iterator[dg.MaterializeResult]:
