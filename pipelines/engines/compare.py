@@ -1,4 +1,4 @@
-"""Do two warehouses hold the same tables? Row for row, doubles to 12 significant digits.
+"""Do two warehouses hold the same tables? Row for row, numbers to 12 significant digits.
 
 Each side is a DuckDB file or a Spark warehouse directory (``<schema>.db/<table>/*.parquet``).
 Rows are compared as multisets: neither the order of rows nor the physical types (DECIMAL against
@@ -52,13 +52,11 @@ class TableDiff:
 
 
 def normalise(value: Any) -> Any:
-    """A value as compared: numbers as floats to 12 significant digits, lists as tuples, instants as
-    naive UTC timestamps."""
+    """A value as compared: numbers as floats, lists as tuples, instants as naive UTC timestamps."""
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int | float | Decimal):
-        number = float(value)
-        return "NaN" if math.isnan(number) else float(f"{number:.{SIGNIFICANT_DIGITS}g}") + 0.0
+        return float(value)
     if isinstance(value, list | tuple):
         return tuple(normalise(v) for v in value)
     if isinstance(value, dict):
@@ -66,6 +64,29 @@ def normalise(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+def close(a: Any, b: Any) -> bool:
+    """Equal; numbers to 12 significant digits (|a - b| <= 1e-12 · max(1, |a|, |b|))."""
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return a == b or abs(a - b) <= 10.0 ** -SIGNIFICANT_DIGITS * max(1.0, abs(a), abs(b))
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _sort_key(row: tuple) -> tuple:
+    """Rows in an order both sides share: numbers to 9 significant digits (values that differ in the
+    12th digit sort together), every value as text (None first)."""
+    def coarse(v: Any) -> Any:
+        if isinstance(v, float):
+            return "NaN" if math.isnan(v) else f"{v:.9g}"
+        if isinstance(v, tuple):
+            return tuple(coarse(x) for x in v)
+        return v
+    return tuple((0, "") if v is None else (1, repr(coarse(v))) for v in row)
 
 
 class Warehouse:
@@ -108,10 +129,18 @@ def compare_table(a: Warehouse, b: Warehouse, schema: str, table: str) -> TableD
     common = [c for c in columns_a if c in set(columns_b)]
     index_a = [columns_a.index(c) for c in common]
     index_b = [columns_b.index(c) for c in common]
-    count_a = Counter(tuple(normalise(r[i]) for i in index_a) for r in rows_a)
-    count_b = Counter(tuple(normalise(r[i]) for i in index_b) for r in rows_b)
-    diff.only_a = list((count_a - count_b).elements())[:3]
-    diff.only_b = list((count_b - count_a).elements())[:3]
+    side_a = sorted((tuple(normalise(r[i]) for i in index_a) for r in rows_a), key=_sort_key)
+    side_b = sorted((tuple(normalise(r[i]) for i in index_b) for r in rows_b), key=_sort_key)
+    if len(side_a) != len(side_b):  # rows as a multiset (exactly), to show which ones
+        diff.only_a = list((Counter(side_a) - Counter(side_b)).elements())[:3]
+        diff.only_b = list((Counter(side_b) - Counter(side_a)).elements())[:3]
+        return diff
+    for row_a, row_b in zip(side_a, side_b, strict=True):
+        if not close(row_a, row_b):
+            diff.only_a.append(row_a)
+            diff.only_b.append(row_b)
+            if len(diff.only_a) >= 3:
+                break
     return diff
 
 

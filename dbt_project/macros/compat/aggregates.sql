@@ -43,3 +43,43 @@
 {% macro default__ordered_string_agg(expression, separator, order_by) -%}
     {{ exceptions.raise_compiler_error("ordered_string_agg is not implemented for adapter " ~ adapter.type() ~ ": add " ~ adapter.type() ~ "__ordered_string_agg to macros/compat/aggregates.sql") }}
 {%- endmacro %}
+
+
+{#- `expression` (a double) rounded to `places` decimals the way DuckDB's round() does it: scaled,
+    rounded half away from zero, scaled back. Spark's round() rounds the exact binary value instead
+    (977.445, stored as 977.44499…, becomes 977.44 there and 977.45 in DuckDB): money amounts must not
+    depend on the engine. -#}
+{% macro round_half_away(expression, places) -%}
+    {{ return(adapter.dispatch('round_half_away', 'kpi_warehouse')(expression, places)) }}
+{%- endmacro %}
+
+{% macro duckdb__round_half_away(expression, places) -%}
+    round({{ expression }}, {{ places }})
+{%- endmacro %}
+
+{% macro spark__round_half_away(expression, places) -%}
+    (round(cast({{ expression }} as double) * {{ 10 ** places }}.0) / {{ 10 ** places }}.0)
+{%- endmacro %}
+
+{% macro default__round_half_away(expression, places) -%}
+    round({{ expression }}, {{ places }})
+{%- endmacro %}
+
+
+{#- A double as text, as DuckDB writes it (16577925.92, 0.0005; never 1.657792592E7 or 5.0E-4, which
+    Spark's cast writes from 10 million up and below 0.001), for the numbers quoted in messages. -#}
+{% macro number_text(expression) -%}
+    {{ return(adapter.dispatch('number_text', 'kpi_warehouse')(expression)) }}
+{%- endmacro %}
+
+{% macro default__number_text(expression) -%}
+    cast({{ expression }} as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{% macro spark__number_text(expression) -%}
+    case
+        when abs({{ expression }}) >= 1e7 or (abs({{ expression }}) < 1e-3 and {{ expression }} <> 0)
+            then regexp_replace(regexp_replace(cast(cast({{ expression }} as decimal(38, 9)) as string), '0+$', ''), '[.]$', '.0')
+        else cast({{ expression }} as string)
+    end
+{%- endmacro %}

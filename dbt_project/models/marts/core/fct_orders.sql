@@ -76,9 +76,9 @@ line_totals as (
         -- line amounts rounded to the cent first, exactly as fct_revenue_events books them, so the
         -- order total equals the sum of its sale events
         sum(case when order_lines.is_cancelled then 0
-                 else round(order_lines.quantity * order_lines.unit_price * (1 - order_lines.discount_pct), 2) end)
+                 else {{ round_half_away("order_lines.quantity * order_lines.unit_price * (1 - order_lines.discount_pct)", 2) }} end)
             as lines_net_amount,
-        sum(round(order_lines.quantity * order_lines.unit_price, 2)) as lines_gross_amount,
+        sum({{ round_half_away("order_lines.quantity * order_lines.unit_price", 2) }}) as lines_gross_amount,
         max(order_lines._loaded_at) as _loaded_at
     from order_lines
     where order_lines.order_id in (select order_id from scoped_orders)
@@ -117,8 +117,8 @@ final as (
         flagged.is_repeat_customer,
         flagged.order_type = 'contract' and not flagged.is_cancelled as is_new_contract,
         cast(case when flagged.is_cancelled then 0
-                  else round(coalesce(line_totals.lines_net_amount, 0), 2) end as double) as order_net_amount,
-        cast(round(coalesce(line_totals.lines_gross_amount, 0), 2) as double) as order_gross_amount,
+                  else {{ round_half_away("coalesce(line_totals.lines_net_amount, 0)", 2) }} end as double) as order_net_amount,
+        cast({{ round_half_away("coalesce(line_totals.lines_gross_amount, 0)", 2) }} as double) as order_gross_amount,
         cast(coalesce(line_totals.line_count, 0) as bigint) as line_count,
         greatest(
             flagged._loaded_at,

@@ -134,9 +134,9 @@ sales as (
         segment,
         is_cancelled,
         case when is_cancelled then 0 else quantity end as quantity,
-        round(quantity * unit_price, 2) as gross_amount,
-        case when is_cancelled then 0 else round(quantity * unit_price * (1 - discount_pct), 2) end as net_amount,
-        case when is_cancelled then 0 else round(quantity * unit_cost, 2) end as cost_amount,
+        {{ round_half_away("quantity * unit_price", 2) }} as gross_amount,
+        case when is_cancelled then 0 else {{ round_half_away("quantity * unit_price * (1 - discount_pct)", 2) }} end as net_amount,
+        case when is_cancelled then 0 else {{ round_half_away("quantity * unit_cost", 2) }} end as cost_amount,
         _loaded_at
     from line_context
 ),
@@ -158,9 +158,9 @@ returned as (
         line_context.segment,
         false as is_cancelled,
         -returns.quantity as quantity,
-        -round(returns.quantity * line_context.unit_price, 2) as gross_amount,
-        -round(returns.refund_amount, 2) as net_amount,
-        -round(returns.quantity * line_context.unit_cost, 2) as cost_amount,
+        -{{ round_half_away("returns.quantity * line_context.unit_price", 2) }} as gross_amount,
+        -{{ round_half_away("returns.refund_amount", 2) }} as net_amount,
+        -{{ round_half_away("returns.quantity * line_context.unit_cost", 2) }} as cost_amount,
         greatest(returns._loaded_at, line_context._loaded_at) as _loaded_at
     from returns
     inner join line_context
