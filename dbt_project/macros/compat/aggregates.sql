@@ -83,3 +83,12 @@
         else cast({{ expression }} as string)
     end
 {%- endmacro %}
+
+
+{#- A measured value quoted in a message: 2 decimals from a million up, 6 below, so that the last digit
+    shown never carries the rounding noise of a sum of doubles (which differs with the order of the
+    rows, and so between engines and runs). -#}
+{% macro message_number(expression) -%}
+    {{ number_text('case when abs(' ~ expression ~ ') >= 1e6 then ' ~ round_half_away(expression, 2)
+                   ~ ' else ' ~ round_half_away(expression, 6) ~ ' end') }}
+{%- endmacro %}

@@ -72,8 +72,8 @@ final as (
         case
             when not is_verified and status is not null and value_low is not null and value_high is not null
                 and status_low = status and status_high = status and coalesce(status_mid, status) = status
-                then 'verified with open source problems: the value lies between ' || {{ number_text(round_half_away('value_low', 6)) }}
-                    || ' and ' || {{ number_text(round_half_away('value_high', 6)) }} || ' once they are fixed, and the status is '
+                then 'verified with open source problems: the value lies between ' || {{ message_number('value_low') }}
+                    || ' and ' || {{ message_number('value_high') }} || ' once they are fixed, and the status is '
                     || status || ' anywhere in that range (' || unverified_reason || ')'
         end as verification_note,
         first_unverified_day,

@@ -567,11 +567,11 @@ final as (
             when sheet_rejection is not null then 'the plan''s Targets sheet was rejected: ' || sheet_rejection
             when has_anchor and target_status = 'ok' then anchor_note
             when has_anchor and anchor_status <> 'ok' then anchor_note
-            when target_status = 'rejected' then 'impossible target ' || {{ number_text(round_half_away('target_value', 6)) }}
+            when target_status = 'rejected' then 'impossible target ' || {{ message_number('target_value') }}
                 || ' (' || coalesce(anchor_note, 'catalog rule ' || target_rule
                     || case when target_rule = 'growth_vs_last_year'
                         then ' ' || {{ number_text(round_half_away('target_rule_value * 100', 2)) }} || ' % on last year''s '
-                            || {{ number_text(round_half_away('ly_value', 6)) }} else '' end)
+                            || {{ message_number('ly_value') }} else '' end)
                 || '): ' || kpi_id || ' can only take values in ['
                 || coalesce(cast(value_min as {{ dbt.type_string() }}), '−∞') || ', ' || coalesce(cast(value_max as {{ dbt.type_string() }}), '∞') || ']'
             when target_status = 'missing' then coalesce(share_problem,
@@ -581,7 +581,7 @@ final as (
                 'no target: the catalog rule gives none here')
             when target_rule = 'growth_vs_last_year' then 'catalog rule: '
                 || case when target_rule_value >= 0 then '+' else '' end
-                || {{ number_text(round_half_away('target_rule_value * 100', 2)) }} || ' % on last year (' || {{ number_text(round_half_away('ly_value', 6)) }} || ')'
+                || {{ number_text(round_half_away('target_rule_value * 100', 2)) }} || ' % on last year (' || {{ message_number('ly_value') }} || ')'
             else 'catalog rule: fixed target'
         end as target_note
     from judged
