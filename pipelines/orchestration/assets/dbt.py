@@ -169,31 +169,32 @@ def _spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehou
     analytics = python_models(manifest)
     vars_arg = ["--vars", json.dumps(dbt_vars)]
     # (one value per flag: dagster-dbt reads a single value after --select / --exclude and splits it)
-    spark = dbt.cli(["build", *vars_arg, *(["--exclude", " ".join(analytics)] if analytics else [])],
-                    context=context, raise_on_error=False)
-    try:
-        yield from _reported(spark, manifest, _step_outputs(context))
-    finally:
-        _stop(spark.process)
-    if not spark.is_successful():
-        raise dg.Failure(description="dbt build on Spark failed — nothing downstream (publish, reports, alerts) "
-                         "runs and the previous serving copy stays. "
-                         + failing_nodes(spark.get_artifact("run_results.json")))
+    yield from _invoke(context, dbt, manifest,
+                       ["build", *vars_arg, *(["--exclude", " ".join(analytics)] if analytics else [])],
+                       failed="dbt build on Spark failed — nothing downstream (publish, reports, alerts) runs and "
+                              "the previous serving copy stays. ")
     mirrored = mirror_into_duckdb(Path(warehouse.spark_warehouse_dir or Path(warehouse.warehouse_path).parent / "spark"),
                                   Path(warehouse.warehouse_path), tables=tables_read_by(manifest, analytics))
     context.log.info(mirrored.summary())
     if not analytics:
         return
     with _indirect_selection("cautious"):  # the tests of the Python models only, not those of their parents
-        duck = dbt.cli(["build", "--target", "dev", *vars_arg, "--exclude", " ".join(outside_of(manifest, analytics))],
-                       context=context, raise_on_error=False)
+        yield from _invoke(context, dbt, manifest,
+                           ["build", "--target", "dev", *vars_arg, "--exclude", " ".join(outside_of(manifest, analytics))],
+                           failed="the analytics models (DuckDB, on the rows the Spark build made) failed — nothing "
+                                  "downstream runs. ")
+
+
+def _invoke(context: dg.AssetExecutionContext, dbt: DbtCliResource, manifest: dict[str, Any], args: list[str],
+            *, failed: str) -> Iterator[Any]:
+    """One dbt invocation of the step: its events, never outliving the step; a failure says what failed."""
+    invocation = dbt.cli(args, context=context, raise_on_error=False)
     try:
-        yield from _reported(duck, manifest, _step_outputs(context))
+        yield from _reported(invocation, manifest, _step_outputs(context))
     finally:
-        _stop(duck.process)
-    if not duck.is_successful():
-        raise dg.Failure(description="the analytics models (DuckDB, on the rows the Spark build made) failed — "
-                         "nothing downstream runs. " + failing_nodes(duck.get_artifact("run_results.json")))
+        _stop(invocation.process)
+    if not invocation.is_successful():
+        raise dg.Failure(description=failed + failing_nodes(invocation.get_artifact("run_results.json")))
 
 
 def _reported(invocation: Any, manifest: dict[str, Any], outputs_so_far: Callable[[], set[str]]) -> Iterator[Any]:
