@@ -79,9 +79,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from pipelines.settings import get_settings
 
     s = get_settings()
-    s.export_dbt_env()  # the engine's dbt target (profiles.yml) parses the project
     path = prepare_dbt_project(s.dbt_project_dir, s.catalog_dir, progress=lambda m: _say(f"  {m}"),
-                               target_path=s.dbt_target_path)
+                               target_path=s.dbt_target_path, target=s.dbt_target)
     _say(f"dbt manifest ready: {path}")
     return EXIT_OK
 

@@ -145,13 +145,11 @@ class Settings(BaseSettings):
 
     @property
     def spark_warehouse_dir(self) -> Path:
-        """Spark's tables (Parquet, ``<schema>.db/<table>/``) and its metastore beside them."""
-        return self.data_dir / "warehouse" / "spark"
+        return spark_warehouse_dir_of(self.warehouse_path)
 
     @property
     def dbt_target(self) -> str:
-        """The profiles.yml output the engine runs on."""
-        return "spark" if self.engine == "spark" else "dev"
+        return dbt_target_of(self.engine)
 
     @property
     def dbt_target_path(self) -> Path:
@@ -273,13 +271,23 @@ class Settings(BaseSettings):
                        spark_driver_memory=self.spark_driver_memory)
 
 
+def dbt_target_of(engine: str) -> str:
+    """The profiles.yml output an engine runs on."""
+    return "spark" if engine == "spark" else "dev"
+
+
+def spark_warehouse_dir_of(warehouse_path: Path | str) -> Path:
+    """Spark's tables (Parquet, ``<schema>.db/<table>/``) and its metastore, beside the warehouse file."""
+    return Path(warehouse_path).parent / "spark"
+
+
 def dbt_env(*, engine: str, warehouse_path: Path | str, lake_dir: Path | str, timezone: str,
             duckdb_memory_limit: str, duckdb_threads: int, spark_master: str = "local[2]",
             spark_lake_uri: str | None = None, spark_warehouse_dir: Path | str | None = None,
             spark_driver_memory: str = "4g") -> dict[str, str]:
     """What ``dbt_project/profiles.yml`` and the dbt sources read (no secrets), for either engine."""
     env = {
-        "KPI_DBT_TARGET": "spark" if engine == "spark" else "dev",
+        "KPI_DBT_TARGET": dbt_target_of(engine),
         "KPI_WAREHOUSE_PATH": str(warehouse_path),
         "KPI_LAKE_DIR": str(lake_dir),
         "KPI_TIMEZONE": timezone,
@@ -287,7 +295,7 @@ def dbt_env(*, engine: str, warehouse_path: Path | str, lake_dir: Path | str, ti
         "KPI_DUCKDB_THREADS": str(duckdb_threads),
     }
     if engine == "spark":
-        spark_dir = Path(spark_warehouse_dir) if spark_warehouse_dir else Path(warehouse_path).parent / "spark"
+        spark_dir = Path(spark_warehouse_dir) if spark_warehouse_dir else spark_warehouse_dir_of(warehouse_path)
         env.update({
             "KPI_LAKE_DIR": spark_lake_uri or str(lake_dir),
             "KPI_SPARK_MASTER": spark_master,

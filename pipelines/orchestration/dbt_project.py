@@ -32,45 +32,50 @@ class CatalogDbtPreparer(DagsterDbtProjectPreparer):
     the KPI catalog first, so a catalog edited during development is picked up by a reload.
     """
 
-    def __init__(self, catalog_dir: Path) -> None:
+    def __init__(self, catalog_dir: Path, target: str = "dev") -> None:
         super().__init__()
         self.catalog_dir = Path(catalog_dir)
+        self.target = target
 
     def prepare(self, project: DbtProject) -> None:
-        _compile_and_parse(self.catalog_dir, Path(project.project_dir), Path(project.target_path),
+        _compile_and_parse(self.catalog_dir, Path(project.project_dir), Path(project.target_path), self.target,
                            lambda: DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE),
                            lambda _: None)
 
 
 @functools.cache
-def dbt_project(project_dir: Path, catalog_dir: Path, target_path: Path = TARGET_PATH) -> DbtProject:
-    """The project, prepared first under ``dagster dev`` (catalog compiled, manifest parsed) — before
-    anything reads its manifest, so a fresh clone's ``dagster dev`` shows the current catalog."""
+def dbt_project(project_dir: Path, catalog_dir: Path, target_path: Path = TARGET_PATH,
+                target: str = "dev") -> DbtProject:
+    """The project, prepared first under ``dagster dev`` (catalog compiled, manifest parsed for the
+    profiles.yml output ``target``) — before anything reads its manifest, so a fresh clone's
+    ``dagster dev`` shows the current catalog."""
     project = DbtProject(project_dir=Path(project_dir), target_path=Path(target_path))
-    CatalogDbtPreparer(catalog_dir).prepare_if_dev(project)  # only under `dagster dev`
+    CatalogDbtPreparer(catalog_dir, target).prepare_if_dev(project)  # only under `dagster dev`
     return project
 
 
-def _compile_and_parse(catalog_dir: Path, project_dir: Path, target_path: Path,
+def _compile_and_parse(catalog_dir: Path, project_dir: Path, target_path: Path, target: str,
                        resource: Callable[[], DbtCliResource], progress: Callable[[str], None]) -> None:
-    """The catalog first (an invalid one raises before dbt is touched), then ``dbt parse``."""
+    """The catalog first (an invalid one raises before dbt is touched), then ``dbt parse`` for the
+    profiles.yml output ``target`` (the engine's: the parsed project differs between them)."""
     from quality.catalog import write_compiled  # the catalog compiler lives with its lint
 
     progress("compiling the KPI catalog")
     write_compiled(catalog_dir, project_dir)
     progress("parsing the dbt project (manifest)")
-    resource().cli(["parse", "--quiet"], target_path=target_path).wait()
+    resource().cli(["parse", "--quiet", "--target", target], target_path=target_path).wait()
 
 
 def prepare_dbt_project(project_dir: Path, catalog_dir: Path, *, progress: Callable[[str], None] = print,
-                        resource: DbtCliResource | None = None, target_path: Path = TARGET_PATH) -> Path:
+                        resource: DbtCliResource | None = None, target_path: Path = TARGET_PATH,
+                        target: str = "dev") -> Path:
     """Compile the KPI catalog into the dbt project, then write the manifest (``dbt parse``).
 
     Run once after install and whenever the catalog or the dbt project changes (``kpi prepare``).
     An invalid catalog raises and leaves the last valid compiled catalog in place.
     """
     project_dir = Path(project_dir)
-    _compile_and_parse(catalog_dir, project_dir, Path(target_path),
+    _compile_and_parse(catalog_dir, project_dir, Path(target_path), target,
                        lambda: resource or DbtCliResource(project_dir=str(project_dir), dbt_executable=DBT_EXECUTABLE),
                        progress)
     return manifest_path(project_dir, target_path)

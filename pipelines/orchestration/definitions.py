@@ -23,8 +23,8 @@ from pipelines.settings import Settings
 def build_definitions(settings: Settings,
                       resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
     """The whole code location for ``settings``; ``resources`` replace the ones of the same name built from them."""
-    settings.export_dbt_env()  # `dagster dev` parses the project with the engine's dbt target
-    project = dbt_project(settings.dbt_project_dir, settings.catalog_dir, settings.dbt_target_path)
+    project = dbt_project(settings.dbt_project_dir, settings.catalog_dir, settings.dbt_target_path,
+                          settings.dbt_target)
     manifest = load_manifest(project)
     partitions = daily_partitions(settings.first_partition(), settings.timezone)
     dbt_build = build_dbt_assets(project, manifest)

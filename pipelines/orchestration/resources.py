@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from pipelines.settings import Settings, dbt_env, get_settings
+from pipelines.settings import Settings, dbt_env, get_settings, spark_warehouse_dir_of
 
 if TYPE_CHECKING:
     from pipelines.alerts import SmtpConfig
@@ -80,6 +80,10 @@ class WarehouseResource(dg.ConfigurableResource):
                        duckdb_threads=self.duckdb_threads, spark_master=self.spark_master,
                        spark_lake_uri=self.spark_lake_uri, spark_warehouse_dir=self.spark_warehouse_dir,
                        spark_driver_memory=self.spark_driver_memory)
+
+    def spark_tables_dir(self) -> Path:
+        """Where the Spark engine's tables are (``<schema>.db/<table>/``)."""
+        return Path(self.spark_warehouse_dir) if self.spark_warehouse_dir else spark_warehouse_dir_of(self.warehouse_path)
 
     @classmethod
     def from_settings(cls, s: Settings) -> WarehouseResource:

@@ -95,3 +95,12 @@ def test_the_engine_setting_chooses_the_dbt_target_and_what_it_is_handed(tmp_pat
     assert env["KPI_WAREHOUSE_PATH"] == str(tmp_path / "warehouse" / "warehouse.duckdb")  # the copy's file
     with pytest.raises(ValueError, match="engine"):
         Settings(data_dir=tmp_path, engine="trino")
+
+
+def test_the_spark_step_copies_from_where_dbt_wrote_the_tables(tmp_path: Path):
+    from pipelines.orchestration.resources import WarehouseResource
+
+    settings = Settings(data_dir=tmp_path, engine="spark")
+    resource = WarehouseResource.from_settings(settings)
+    assert resource.spark_tables_dir() == settings.spark_warehouse_dir == tmp_path / "warehouse" / "spark"
+    assert str(resource.spark_tables_dir()) == resource.dbt_env()["KPI_SPARK_WAREHOUSE_DIR"]

@@ -24,6 +24,9 @@
 {% macro spark__register_lake() -%}
     {%- if execute -%}
     {%- set quarantine = [] -%}
+    {%- for schema in graph.sources.values() | map(attribute='source_name') | unique | sort -%}
+        {%- do run_query('create schema if not exists ' ~ schema) -%}
+    {%- endfor -%}
     {%- for source in graph.sources.values() | sort(attribute='unique_id') -%}
         {%- set lake_path = source.meta.get('lake_path') or source.source_meta.get('lake_path') -%}
         {%- if lake_path and source.source_name == 'lake_quarantine' -%}
@@ -51,7 +54,6 @@
 
 {% macro spark_register_lake_table(source, lake_path, select) -%}
     {%- set location = lake_root() ~ '/' ~ lake_path.replace('{name}', source.name) -%}
-    {%- do run_query('create schema if not exists ' ~ source.source_name) -%}
     {%- do run_query('create or replace view ' ~ source.source_name ~ '.' ~ source.name ~ ' as ' ~ select
                      ~ 'parquet.`' ~ location | replace('`', '``') ~ '`') -%}
 {%- endmacro %}

@@ -173,8 +173,8 @@ def _spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehou
                        ["build", *vars_arg, *(["--exclude", " ".join(analytics)] if analytics else [])],
                        failed="dbt build on Spark failed — nothing downstream (publish, reports, alerts) runs and "
                               "the previous serving copy stays. ")
-    mirrored = mirror_into_duckdb(Path(warehouse.spark_warehouse_dir or Path(warehouse.warehouse_path).parent / "spark"),
-                                  Path(warehouse.warehouse_path), tables=tables_read_by(manifest, analytics))
+    mirrored = mirror_into_duckdb(warehouse.spark_tables_dir(), Path(warehouse.warehouse_path),
+                                  tables=tables_read_by(manifest, analytics))
     context.log.info(mirrored.summary())
     if not analytics:
         return
