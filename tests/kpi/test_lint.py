@@ -276,7 +276,7 @@ def test_prepare_keeps_the_last_valid_compiled_catalog(tmp_path: Path, project: 
     prepare_dbt_project(project, catalog, progress=lambda _: None, resource=FakeDbt())
     generated = project / GENERATED_DIR
     valid = {name: (generated / name).read_bytes() for name in (MACRO_FILE, JSON_FILE)}
-    assert parses == [["parse", "--quiet"]]
+    assert parses == [["parse", "--quiet", "--target", "dev"]]  # the default engine's target
 
     # one rule broken: net_revenue serves an objective that does not exist
     path = catalog / "revenue.yml"
@@ -289,7 +289,7 @@ def test_prepare_keeps_the_last_valid_compiled_catalog(tmp_path: Path, project: 
     assert [(i.item_id, i.field) for i in info.value.issues] == [("net_revenue", "objective")]
     assert {name: (generated / name).read_bytes() for name in valid} == valid
     assert sorted(p.name for p in generated.iterdir()) == sorted(valid)  # no temp file left
-    assert parses == [["parse", "--quiet"]]  # dbt never parsed the invalid catalog
+    assert parses == [["parse", "--quiet", "--target", "dev"]]  # dbt never parsed the invalid catalog
 
     # the CLI says so and exits with the catalog code (its settings name this project)
     monkeypatch.setenv("KPI_DBT_PROJECT_DIR", str(project))
