@@ -1,6 +1,6 @@
 """Do two warehouses hold the same tables? Row for row, numbers to 12 significant digits.
 
-Each side is a DuckDB file or a Spark warehouse directory (``<schema>.db/<table>/*.parquet``).
+Each side is a DuckDB file or a Spark warehouse directory (``<schema>.db/<table>/``, pipelines/engines/spark.py).
 Rows are compared as multisets: neither the order of rows nor the physical types (DECIMAL against
 DOUBLE, INTEGER against BIGINT, a Spark instant against a plain UTC timestamp) count; column names
 and values do.
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from pipelines.engines.spark import spark_tables, table_scan
 
 SIGNIFICANT_DIGITS = 12
 
@@ -107,14 +109,12 @@ class Warehouse:
             return [r[0] for r in self.con.execute(
                 "select table_name from duckdb_tables() where database_name = 'wh' and schema_name = ?",
                 [schema]).fetchall()]
-        folder = self.location / f"{schema}.db"
-        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        return [name for name, _ in spark_tables(self.location, schema)]
 
     def relation(self, schema: str, table: str) -> str:
         if self.location.is_file():
             return f'wh."{schema}"."{table}"'
-        files = str(self.location / f"{schema}.db" / table / "*.parquet").replace("'", "''")
-        return f"read_parquet('{files}')"
+        return table_scan(self.location / f"{schema}.db" / table)
 
     def rows(self, schema: str, table: str) -> tuple[list[str], list[tuple]]:
         cursor = self.con.execute(f"select * from {self.relation(schema, table)}")  # noqa: S608

@@ -1,7 +1,8 @@
 """After a dbt build on Spark: its public tables into the DuckDB file the rest of the pipeline reads.
 
 A Spark build leaves its tables as Parquet folders under the Spark warehouse directory
-(``<schema>.db/<table>/part-*.parquet``). The quality gate, the serving publish (DuckDB copy,
+(``<schema>.db/<table>/part-*.parquet``, or ``<schema>.db/<table>/<column>=<value>/part-*.parquet`` for
+the partitioned facts). The quality gate, the serving publish (DuckDB copy,
 Parquet export, PostgreSQL), the reports and the alerts all read the private DuckDB warehouse; so
 the schemas they read (``marts``, ``reference``: what publish exports) are copied into it, in one
 transaction — a failed copy leaves the previous night's tables as they were. Staging and
@@ -56,9 +57,33 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _select_list(con: duckdb.DuckDBPyConnection, files: str) -> str:
+#: Inside a partitioned table's folder: an empty Parquet file with the table's columns, written after
+#: each build (macros/compat/incremental.sql) — a partitioned table without rows has no other file.
+SCHEMA_DIR = "_schema"
+
+
+def table_scan(folder: Path) -> str:
+    """DuckDB's read of one Spark table folder: its Parquet files, or its Hive partitions
+    (``<column>=<value>/``, partition columns last as Spark keeps them), or — a partitioned table
+    without rows — its schema file."""
+    folder = Path(folder)
+    if any(folder.glob("*.parquet")):
+        return f"read_parquet({_literal(str(folder / '*.parquet'))})"
+    for depth in range(1, 5):
+        pattern = "/".join(["*=*"] * depth)
+        if any(folder.glob(f"{pattern}/*.parquet")):
+            return f"read_parquet({_literal(str(folder / pattern / '*.parquet'))}, hive_partitioning = true)"
+    if any((folder / SCHEMA_DIR).glob("*.parquet")):
+        return f"read_parquet({_literal(str(folder / SCHEMA_DIR / '*.parquet'))})"
+    if not folder.is_dir():
+        raise SparkMirrorError(f"{folder}: no such Spark table (did the Spark build make it?)")
+    raise SparkMirrorError(f"{folder}: a Spark table without a Parquet file (its columns cannot be read); "
+                           "rebuild it with dbt on Spark")
+
+
+def _select_list(con: duckdb.DuckDBPyConnection, scan: str) -> str:
     """The table's columns, Spark's instants as plain UTC timestamps."""
-    described = con.execute(f"describe select * from read_parquet({files})").fetchall()  # noqa: S608
+    described = con.execute(f"describe select * from {scan}").fetchall()  # noqa: S608
     columns = []
     for name, type_name, *_ in described:
         if type_name.upper() == "TIMESTAMP WITH TIME ZONE":
@@ -92,15 +117,10 @@ def mirror_into_duckdb(spark_warehouse_dir: Path, warehouse_path: Path,
         for schema, tables in found.items():
             con.execute(f"create schema if not exists {_quote(schema)}")
             for table, folder in tables:
-                if not folder.is_dir():
-                    raise SparkMirrorError(f"{folder}: no such Spark table (did the Spark build make it?)")
-                if not any(folder.glob("*.parquet")):
-                    raise SparkMirrorError(f"{folder}: a Spark table without a Parquet file (its columns "
-                                           "cannot be read); rebuild it with dbt on Spark")
-                files = _literal(str(folder / "*.parquet"))
+                scan = table_scan(folder)
                 try:
                     con.execute(f"create or replace table {_quote(schema)}.{_quote(table)} as "  # noqa: S608
-                                f"select {_select_list(con, files)} from read_parquet({files})")
+                                f"select {_select_list(con, scan)} from {scan}")
                 except duckdb.Error as exc:
                     raise SparkMirrorError(f"{folder}: {' '.join(str(exc).split())}") from exc
                 counts[f"{schema}.{table}"] = con.execute(

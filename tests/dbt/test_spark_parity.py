@@ -21,8 +21,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.engines.compare import compare_warehouses
-from pipelines.engines.spark import MIRRORED_SCHEMAS, mirror_into_duckdb
+from pipelines.engines.compare import Warehouse, compare_table, compare_warehouses
+from pipelines.engines.spark import MIRRORED_SCHEMAS, mirror_into_duckdb, table_scan
 from pipelines.orchestration.assets.dbt import outside_of, python_models, tables_read_by
 from pipelines.settings import dbt_env
 
@@ -154,3 +154,112 @@ def test_the_comparison_finds_a_changed_value(builds, tmp_path):
     assert not diffs["marts.kpi_actuals"].same
     assert len(diffs["marts.kpi_actuals"].only_a) == len(diffs["marts.kpi_actuals"].only_b) == 1
     assert diffs["marts.kpi_targets"].same
+
+
+# ------------------------------------------------------------------------------------------------
+# incremental facts on Spark: partitions replaced by key give the same tables as a full build
+# ------------------------------------------------------------------------------------------------
+INCREMENTAL_FACTS = ("fct_orders", "fct_revenue_events", "fct_tickets")
+#: O00000002 is the only order of January 2024; corrected into July, its month's partitions empty
+MOVED_ORDER, MOVED_FROM, MOVED_TO = "O00000002", "2024-01-01", "2024-07-01"
+
+
+@dataclass(frozen=True)
+class IncrementalBuilds:
+    spark_dir: Path
+    full_duckdb: Path
+    first: Path  # the facts' folders as the first build left them
+    before: dict[str, dict[str, set[str]]]  # table -> partition folder -> its Parquet files, first build
+    after: dict[str, dict[str, set[str]]]  # the same after the incremental run
+    log: str  # dbt's log of the incremental run
+
+
+def _partition_files(spark_dir: Path) -> dict[str, dict[str, set[str]]]:
+    return {fact: {p.name: {f.name for f in p.glob("*.parquet")}
+                   for p in (spark_dir / "marts.db" / fact).iterdir() if "=" in p.name}
+            for fact in INCREMENTAL_FACTS}
+
+
+@pytest.fixture(scope="module")
+def incremental_builds(tmp_path_factory: pytest.TempPathFactory) -> IncrementalBuilds:
+    """The lake as it was on 2024-06-30 built on Spark; the rest arrives (late updates, returns, a
+    customer changing...) plus a correction moving an order into another month; the incremental facts
+    run on Spark with no lookback. DuckDB builds the final lake whole."""
+    from datetime import date
+
+    from quality.catalog import compile_and_write
+    from tests.fixtures.mini_lake import TIMEZONE, U, build_mini_lake, write_correction
+    from tests.kpi.conftest import copy_project
+
+    root = tmp_path_factory.mktemp("spark_incremental")
+    lake = root / "lake"
+    project = copy_project(root / "dbt_project")
+    compile_and_write(project / "catalog", project)
+    common = {"timezone": TIMEZONE, "duckdb_memory_limit": "2GB", "duckdb_threads": 2, "lake_dir": lake}
+    spark_dir = root / "spark"
+    spark_env = dbt_env(engine="spark", warehouse_path=root / "unused.duckdb", spark_master="local[2]",
+                        spark_warehouse_dir=spark_dir, spark_driver_memory="2g", **common)
+    facts = ("--select", *(f"+{fact}" for fact in INCREMENTAL_FACTS), "--resource-type", "model", "seed")
+
+    build_mini_lake(lake, until=date(2024, 6, 30))
+    _dbt(project, spark_env, root / "t_first", "build", *facts)
+    before = _partition_files(spark_dir)
+    first = root / "first_build"
+    for fact in INCREMENTAL_FACTS:
+        shutil.copytree(spark_dir / "marts.db" / fact, first / fact)
+
+    build_mini_lake(lake)  # the later partitions arrive; earlier files are rewritten identically
+    write_correction(lake, "erp.orders", "order_id", MOVED_ORDER, date(2024, 10, 1),
+                     order_ts=U("2024-07-20 03:00"), updated_at=U("2024-10-01 01:00"))
+    # no lookback: only what the change detection finds is recomputed (the strictest setting)
+    _dbt(project, spark_env, root / "t_incremental", "build", *facts, "--vars", '{"incremental_lookback_days": 0}')
+    log = (root / "t_incremental" / "logs" / "dbt.log").read_text(encoding="utf-8", errors="replace")
+
+    full_duckdb = root / "full.duckdb"
+    _dbt(project, dbt_env(engine="duckdb", warehouse_path=full_duckdb, **common), root / "t_duckdb", "build", *facts)
+    return IncrementalBuilds(spark_dir, full_duckdb, first, before, _partition_files(spark_dir), log)
+
+
+@pytest.mark.parametrize("fact", INCREMENTAL_FACTS)
+def test_spark_incremental_facts_equal_a_full_build(incremental_builds, fact):
+    a, b = Warehouse(incremental_builds.full_duckdb), Warehouse(incremental_builds.spark_dir)
+    try:
+        diff = compare_table(a, b, "marts", fact)
+    finally:
+        a.close()
+        b.close()
+    assert diff.same, diff.describe()
+    assert diff.rows_a > 0
+
+
+FACT_KEYS = {"fct_orders": ("order_id", "order_month"), "fct_revenue_events": ("event_id", "event_month"),
+             "fct_tickets": ("ticket_id", "opened_month")}
+
+
+def test_spark_incremental_run_replaced_only_the_touched_months(incremental_builds):
+    log = incremental_builds.log.lower()
+    assert "insert overwrite table" in log and "drop if exists partition" in log
+    orders_before, orders_after = incremental_builds.before["fct_orders"], incremental_builds.after["fct_orders"]
+    # the moved order's old month lost its only row: dropped, not left behind as a duplicate
+    assert f"order_month={MOVED_FROM}" in orders_before and f"order_month={MOVED_FROM}" not in orders_after
+    assert f"order_month={MOVED_TO}" in orders_after
+    stage = incremental_builds.spark_dir / "marts__incremental.db"
+    con = duckdb.connect()
+    try:
+        touched_by: dict[str, set[str]] = {}
+        for fact, (key, month) in FACT_KEYS.items():
+            # the months the run had to replace: those of its new rows and of the rows they replace
+            new_rows, first_rows = table_scan(stage / fact), table_scan(incremental_builds.first / fact)
+            touched = {f"{month}={m}" for (m,) in con.execute(
+                f"select distinct strftime({month}, '%Y-%m-%d') from {new_rows} union "  # noqa: S608 - test names
+                f"select distinct strftime({month}, '%Y-%m-%d') from {first_rows} "
+                f"where {key} in (select {key} from {new_rows})").fetchall()}
+            before, after = incremental_builds.before[fact], incremental_builds.after[fact]
+            changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+            assert touched and changed == touched, fact
+            touched_by[fact] = touched
+        # the mini lake's late changes reach most months (customers change: all their orders are
+        # recomputed); June's orders are not among them, and their files stay as the first build wrote them
+        assert "order_month=2024-06-01" in orders_before and "order_month=2024-06-01" not in touched_by["fct_orders"]
+    finally:
+        con.close()

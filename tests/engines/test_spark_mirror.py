@@ -75,6 +75,37 @@ def test_a_table_that_cannot_be_read_leaves_the_previous_copy(spark_dir: Path, t
         assert con.execute("select count(*) from marts.kpi_actuals").fetchone()[0] == 3
 
 
+def test_a_partitioned_table_is_read_with_its_partition_column_and_an_empty_one_from_its_schema_file(
+        tmp_path: Path):
+    """The incremental facts on Spark: ``<table>/<column>=<value>/part-*.parquet`` (the partition column
+    only in the folder names, last in the table as Spark keeps it); without rows only ``_schema/``."""
+    root = tmp_path / "spark"
+    orders = root / "marts.db" / "fct_orders"
+    for month, ids, amounts in (("2024-01-01", ["O1", "O2"], [10.0, 20.5]), ("2024-02-01", ["O3"], [7.25])):
+        part = orders / f"order_month={month}"
+        part.mkdir(parents=True)
+        pq.write_table(pa.table({"order_id": ids, "order_net_amount": amounts}), part / "part-00000-x.c000.snappy.parquet")
+    (orders / "_SUCCESS").touch()
+    schema_dir = orders / "_schema"  # never read while partitions exist
+    schema_dir.mkdir()
+    pq.write_table(pa.table({"order_id": ["stale"], "order_net_amount": [0.0], "order_month": [date(2020, 1, 1)]}),
+                   schema_dir / "part-0.parquet")
+    tickets = root / "marts.db" / "fct_tickets" / "_schema"
+    tickets.mkdir(parents=True)
+    pq.write_table(pa.table({"ticket_id": pa.array([], pa.string()), "opened_month": pa.array([], pa.date32())}),
+                   tickets / "part-00000-y.snappy.parquet")
+    warehouse = tmp_path / "warehouse.duckdb"
+    result = mirror_into_duckdb(root, warehouse, schemas=["marts"])
+    assert result.tables == {"marts.fct_orders": 3, "marts.fct_tickets": 0}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select * from marts.fct_orders order by order_id").fetchall() == [
+            ("O1", 10.0, date(2024, 1, 1)), ("O2", 20.5, date(2024, 1, 1)), ("O3", 7.25, date(2024, 2, 1))]
+        assert [(r[0], r[1]) for r in con.execute("describe marts.fct_tickets").fetchall()] == [
+            ("ticket_id", "VARCHAR"), ("opened_month", "DATE")]
+    diffs = compare_warehouses(root, warehouse, ["marts"])
+    assert [(d.table, d.same) for d in diffs] == [("marts.fct_orders", True), ("marts.fct_tickets", True)]
+
+
 def test_no_spark_tables_at_all_is_an_error_that_says_where(tmp_path: Path):
     with pytest.raises(SparkMirrorError, match=r"no table of schema marts, reference"):
         mirror_into_duckdb(tmp_path / "nothing", tmp_path / "w.duckdb")

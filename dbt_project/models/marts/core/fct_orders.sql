@@ -124,7 +124,9 @@ final as (
             flagged._loaded_at,
             coalesce(line_totals._loaded_at, flagged._loaded_at),
             coalesce(customers._loaded_at, flagged._loaded_at)
-        ) as _loaded_at
+        ) as _loaded_at,
+        -- last: the Spark target partitions the table by it (an incremental run replaces the months it touches)
+        cast({{ dbt.date_trunc('month', 'flagged.order_date') }} as date) as order_month
     from flagged
     left join line_totals
         on line_totals.order_id = flagged.order_id

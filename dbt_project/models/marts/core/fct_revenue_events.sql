@@ -193,7 +193,9 @@ final as (
         cast(gross_amount as double) as gross_amount,
         cast(net_amount as double) as net_amount,
         cast(cost_amount as double) as cost_amount,
-        _loaded_at
+        _loaded_at,
+        -- last: the Spark target partitions the table by it (an incremental run replaces the months it touches)
+        cast({{ dbt.date_trunc('month', 'event_date') }} as date) as event_month
     from events
 )
 

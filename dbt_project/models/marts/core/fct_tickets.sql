@@ -62,7 +62,9 @@ final as (
         scoped_tickets.first_response_at_utc,
         scoped_tickets.resolved_at_utc,
         scoped_tickets.resolved_date,
-        greatest(scoped_tickets._loaded_at, coalesce(customers._loaded_at, scoped_tickets._loaded_at)) as _loaded_at
+        greatest(scoped_tickets._loaded_at, coalesce(customers._loaded_at, scoped_tickets._loaded_at)) as _loaded_at,
+        -- last: the Spark target partitions the table by it (an incremental run replaces the months it touches)
+        cast({{ dbt.date_trunc('month', 'scoped_tickets.opened_date') }} as date) as opened_month
     from scoped_tickets
     left join customers
         on customers.customer_id = scoped_tickets.customer_id
