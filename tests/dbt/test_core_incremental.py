@@ -61,3 +61,35 @@ def test_incremental_run_really_was_incremental(incremental_warehouse):
     log = (incremental_warehouse.log_path / "dbt.log").read_text(encoding="utf-8", errors="replace")
     # the second invocation merged into the existing tables (delete+insert) instead of rebuilding them
     assert "delete from" in log.lower()
+
+
+def test_an_unchanged_fact_is_merged_not_rebuilt(incremental_warehouse):
+    log = (incremental_warehouse.log_path / "dbt.log").read_text(encoding="utf-8", errors="replace")
+    assert "rebuilt whole instead of merged" not in log
+
+
+def test_a_fact_whose_columns_changed_is_rebuilt_whole(tmp_path, incremental_warehouse, core_warehouse):
+    """An existing warehouse from a release with other fact columns (here: without `order_month`, with a
+    column since dropped): the next night rebuilds the fact instead of failing on its schema
+    (`on_schema_change: fail`) or leaving the new column null on old rows."""
+    import shutil
+
+    workspace = DbtWorkspace.under(tmp_path, lake_dir=incremental_warehouse.lake_dir, timezone=TIMEZONE)
+    workspace.warehouse_path.parent.mkdir(parents=True)
+    shutil.copy(incremental_warehouse.warehouse_path, workspace.warehouse_path)
+    with duckdb.connect(str(workspace.warehouse_path)) as con:
+        con.execute("alter table marts.fct_orders drop column order_month")
+        con.execute("alter table marts.fct_orders add column legacy_flag boolean")
+        con.execute("delete from marts.fct_orders where order_id = 'O00000001'")  # would stay lost if merged
+    result = run_dbt(workspace, "run", "--select", "fct_orders")
+    assert "its columns changed (table: legacy_flag; model: order_month), rebuilt whole" in result.stdout
+    con = duckdb.connect()
+    try:
+        con.execute("attach ? as rebuilt (read_only)", [str(workspace.warehouse_path)])
+        con.execute("attach ? as full_build (read_only)", [str(core_warehouse.workspace.warehouse_path)])
+        assert scalar(con, "select count(*) from (select * from rebuilt.marts.fct_orders "
+                           "except all select * from full_build.marts.fct_orders)") == 0
+        assert scalar(con, "select count(*) from (select * from full_build.marts.fct_orders "
+                           "except all select * from rebuilt.marts.fct_orders)") == 0
+    finally:
+        con.close()
