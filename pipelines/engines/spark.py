@@ -64,21 +64,36 @@ SCHEMA_DIR = "_schema"
 
 def table_scan(folder: Path) -> str:
     """DuckDB's read of one Spark table folder: its Parquet files, or its Hive partitions
-    (``<column>=<value>/``, partition columns last as Spark keeps them), or — a partitioned table
-    without rows — its schema file."""
+    (``<column>=<value>/``, partition columns last as Spark keeps them, typed as the schema file says),
+    or — a partitioned table without rows — its schema file."""
     folder = Path(folder)
     if any(folder.glob("*.parquet")):
         return f"read_parquet({_literal(str(folder / '*.parquet'))})"
+    schema_files = _literal(str(folder / SCHEMA_DIR / "*.parquet"))
+    has_schema = any((folder / SCHEMA_DIR).glob("*.parquet"))
     for depth in range(1, 5):
         pattern = "/".join(["*=*"] * depth)
-        if any(folder.glob(f"{pattern}/*.parquet")):
-            return f"read_parquet({_literal(str(folder / pattern / '*.parquet'))}, hive_partitioning = true)"
-    if any((folder / SCHEMA_DIR).glob("*.parquet")):
-        return f"read_parquet({_literal(str(folder / SCHEMA_DIR / '*.parquet'))})"
+        first = next(folder.glob(f"{pattern}/*.parquet"), None)
+        if first is not None:
+            options = ", hive_partitioning = true"
+            if has_schema:  # the folder names alone would make '0042' a number
+                columns = [p.name.split("=", 1)[0] for p in first.relative_to(folder).parents if p.name]
+                options += f", hive_types = {_partition_types(schema_files, columns)}"
+            return f"read_parquet({_literal(str(folder / pattern / '*.parquet'))}{options})"
+    if has_schema:
+        return f"read_parquet({schema_files})"
     if not folder.is_dir():
         raise SparkMirrorError(f"{folder}: no such Spark table (did the Spark build make it?)")
     raise SparkMirrorError(f"{folder}: a Spark table without a Parquet file (its columns cannot be read); "
                            "rebuild it with dbt on Spark")
+
+
+def _partition_types(schema_files: str, columns: list[str]) -> str:
+    """``{'column': 'TYPE', …}`` of the partition columns, as the table's schema file types them."""
+    with duckdb.connect() as con:
+        types = {name: type_name for name, type_name, *_ in
+                 con.execute(f"describe select * from read_parquet({schema_files})").fetchall()}  # noqa: S608
+    return "{" + ", ".join(f"{_literal(c)}: {_literal(types[c])}" for c in columns if c in types) + "}"
 
 
 def _select_list(con: duckdb.DuckDBPyConnection, scan: str) -> str:

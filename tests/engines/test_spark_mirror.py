@@ -106,6 +106,23 @@ def test_a_partitioned_table_is_read_with_its_partition_column_and_an_empty_one_
     assert [(d.table, d.same) for d in diffs] == [("marts.fct_orders", True), ("marts.fct_tickets", True)]
 
 
+def test_partition_columns_keep_the_type_of_the_schema_file(tmp_path: Path):
+    """Folder names alone would make ``year=2024`` a number; the schema file says it is text."""
+    from pipelines.engines.spark import table_scan
+
+    table = tmp_path / "marts.db" / "by_year"
+    for year in ("2024", "2025"):
+        (table / f"fiscal_year={year}").mkdir(parents=True)
+        pq.write_table(pa.table({"x": [1]}), table / f"fiscal_year={year}" / "part-0.parquet")
+    scan = table_scan(table)
+    assert duckdb.execute(f"select typeof(fiscal_year) from {scan} limit 1").fetchone()[0] == "BIGINT"  # noqa: S608
+    (table / "_schema").mkdir()
+    pq.write_table(pa.table({"x": pa.array([], pa.int64()), "fiscal_year": pa.array([], pa.string())}),
+                   table / "_schema" / "part-0.parquet")
+    scan = table_scan(table)
+    assert duckdb.execute(f"select fiscal_year from {scan} order by 1").fetchall() == [("2024",), ("2025",)]  # noqa: S608
+
+
 def test_no_spark_tables_at_all_is_an_error_that_says_where(tmp_path: Path):
     with pytest.raises(SparkMirrorError, match=r"no table of schema marts, reference"):
         mirror_into_duckdb(tmp_path / "nothing", tmp_path / "w.duckdb")
