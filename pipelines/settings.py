@@ -256,12 +256,6 @@ class Settings(BaseSettings):
         os.environ["DAGSTER_HOME"] = str(home)
         return home
 
-    def export_dbt_env(self) -> None:
-        """dbt runs as a subprocess that inherits this process's environment: hand it our paths."""
-        import os
-
-        os.environ.update(self.dbt_env())
-
     def dbt_env(self) -> dict[str, str]:
         """Variables read by ``dbt_project/profiles.yml`` and the dbt sources (no secrets)."""
         return dbt_env(engine=self.engine, warehouse_path=self.warehouse_path, lake_dir=self.lake_dir,
